@@ -1,0 +1,1 @@
+"""The workloads in raw asyncio: TaskGroup, asyncio.timeout, Queue, Lock, Semaphore, Event."""

@@ -1,0 +1,1 @@
+"""The workloads in raw Trio: nurseries, cancel scopes, memory channels, Lock, CapacityLimiter."""

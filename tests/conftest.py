@@ -1,0 +1,91 @@
+"""The behaviour suite's fixtures: the six flavours, the loopback server, and leak checks.
+
+Tests are plain functions that hand a coroutine function to ``run``; the flavour runs it
+on its own loop. No async pytest plugin claims any test, so none can hijack another.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any, Protocol, TypeVar
+
+import psutil
+import pytest
+
+from triptych.flavours import FLAVOURS, Flavour
+from triptych.server import LoopbackServer
+
+T = TypeVar("T")
+
+DEADLINE = 60.0
+"""Seconds on the loop's clock before a test is failed as hung: a backstop, not a measurement."""
+
+
+class Run(Protocol):
+    def __call__(self, fn: Callable[..., Awaitable[T]], *args: Any, clock: Any = None, **kwargs: Any) -> T: ...
+
+
+@pytest.fixture(params=FLAVOURS, ids=[flavour.name for flavour in FLAVOURS])
+def flavour(request: pytest.FixtureRequest) -> Flavour:
+    result: Flavour = request.param
+    return result
+
+
+@pytest.fixture
+def run(flavour: Flavour) -> Run:
+    """Run ``fn(*args, **kwargs)`` on ``flavour`` under a deadline; fail if it leaves a task."""
+
+    def run(fn: Callable[..., Awaitable[T]], *args: Any, clock: Any = None, **kwargs: Any) -> T:
+        async def checked() -> T:
+            before = await flavour.count_tasks()
+            try:
+                return await fn(*args, **kwargs)
+            finally:
+                leftover = await flavour.count_tasks() - before
+                if leftover:
+                    raise AssertionError(f"{leftover} task(s) still alive after the call returned")
+
+        return flavour.run(checked, clock=clock, deadline=DEADLINE)
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def server_process() -> Iterator[LoopbackServer]:
+    with LoopbackServer() as server:
+        yield server
+
+
+@pytest.fixture
+def server(server_process: LoopbackServer) -> Iterator[LoopbackServer]:
+    """The loopback server with its counters reset; after the test, nothing may be left open."""
+    server_process.reset()
+    yield server_process
+    stats = server_process.wait_idle()
+    assert stats.in_flight == 0, f"requests still in flight at the server: {stats}"
+    assert stats.open_connections == 0, f"connections still open at the server: {stats}"
+
+
+@pytest.fixture
+def refused_url() -> Iterator[str]:
+    """A URL whose port is bound but not listening, so connecting is refused at once."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}/"
+
+
+def _open_sockets() -> set[tuple[int, Any, Any]]:
+    return {(c.fd, c.laddr, c.raddr) for c in psutil.Process().net_connections(kind="inet")}
+
+
+@pytest.fixture(autouse=True)
+def _no_leaks() -> Iterator[None]:
+    """Fail a test that leaves a thread or a socket of its own behind."""
+    threads, sockets = set(threading.enumerate()), _open_sockets()
+    yield
+    new_threads = [t.name for t in threading.enumerate() if t not in threads and t.is_alive()]
+    assert not new_threads, f"threads left running: {new_threads}"
+    new_sockets = _open_sockets() - sockets
+    assert not new_sockets, f"sockets left open: {new_sockets}"

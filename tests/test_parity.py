@@ -1,0 +1,54 @@
+"""Structural parity: the three packages expose the contract's names with its signatures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import impl_anyio.fanout
+import impl_asyncio.fanout
+import impl_trio.fanout
+import shared
+from shared.fanout import Fanout
+from triptych import parity
+
+# mypy --strict checks these assignments: each module must satisfy the contract's Protocol.
+_FANOUT: tuple[Fanout, ...] = (impl_asyncio.fanout, impl_trio.fanout, impl_anyio.fanout)
+
+
+def test_the_three_packages_match_the_contract() -> None:
+    assert parity.check() == []
+
+
+def test_a_drifted_signature_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def fetch_all(urls: list[str], *, limit: int) -> None: ...
+
+    monkeypatch.setattr(impl_trio.fanout, "fetch_all", fetch_all)
+
+    problems = parity.check()
+
+    assert problems
+    assert problems[0].startswith("impl_trio/fanout.py: fetch_all() differs from Fanout.fetch_all")
+
+
+def test_a_drifted_all_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(impl_anyio.fanout, "__all__", ["fetch_all"])
+
+    assert parity.check() == [
+        "impl_anyio/fanout.py: __all__ is ['fetch_all'], the contract says ['fetch_all', 'fetch_as_completed']"
+    ]
+
+
+def test_sections_are_compared_in_order(tmp_path: Path) -> None:
+    source = tmp_path / "m.py"
+    source.write_text(
+        "# --- One ---\ndef _a(): ...\n# --- Only in trio: a reason ---\ndef _b(): ...\n# --- Two ---\ndef c(): ...\n"
+    )
+
+    assert parity._outline(source) == [("(top)", []), ("One", ["_a"]), ("Two", ["c"])]
+
+
+def test_shared_imports_no_async_library() -> None:
+    for path in Path(shared.__path__[0]).glob("*.py"):
+        assert not parity._imports(path) & parity.ASYNC_LIBRARIES, path.name

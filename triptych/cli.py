@@ -1,0 +1,117 @@
+"""``triptych``: run the workloads on every flavour and print what happened.
+
+triptych fanout [--requests N] [--limit L] [--delay-ms D] [--fail-every K] [--flavour NAME ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import metadata
+
+from rich.console import Console
+from rich.table import Table
+
+from triptych.flavours import FLAVOUR_NAMES, FLAVOURS, Flavour, FlavourUnavailable, get
+from triptych.server import LoopbackServer
+
+__all__ = ["main"]
+
+
+@dataclass(frozen=True)
+class FanoutRow:
+    flavour: str
+    requests: int
+    ok: int
+    errors: int
+    max_in_flight: int
+    seconds: float
+
+
+def _fanout_urls(server: LoopbackServer, requests: int, delay_ms: int, fail_every: int) -> list[str]:
+    urls = []
+    for index in range(requests):
+        if fail_every and index % fail_every == fail_every - 1:
+            urls.append(f"{server.url}/status/503")
+        else:
+            urls.append(f"{server.url}/bytes/256?delay={delay_ms}")
+    return urls
+
+
+def run_fanout(flavour: Flavour, server: LoopbackServer, urls: list[str], limit: int) -> FanoutRow:
+    """Run ``fetch_all`` once on ``flavour``; the wall time is taken inside the loop."""
+    fanout = flavour.workload("fanout")
+
+    async def timed() -> tuple[int, int, float]:
+        started = time.perf_counter()
+        results = await fanout.fetch_all(urls, limit=limit)
+        elapsed = time.perf_counter() - started
+        ok = sum(result.ok for result in results)
+        return ok, len(results) - ok, elapsed
+
+    server.reset()
+    ok, errors, seconds = flavour.run(timed)
+    return FanoutRow(flavour.name, len(urls), ok, errors, server.stats().max_in_flight, seconds)
+
+
+def _versions() -> str:
+    parts = [f"Python {platform.python_version()}"]
+    for package in ("anyio", "trio", "httpx", "httpcore", "uvloop"):
+        try:
+            parts.append(f"{package} {metadata.version(package)}")
+        except metadata.PackageNotFoundError:
+            parts.append(f"{package} (not installed)")
+    return ", ".join(parts)
+
+
+def _fanout_command(args: argparse.Namespace, console: Console) -> int:
+    flavours = [get(name) for name in args.flavour] if args.flavour else list(FLAVOURS)
+    table = Table(
+        title=f"fan-out: {args.requests} GETs, at most {args.limit} in flight, {args.delay_ms} ms server delay"
+    )
+    for column in ("flavour", "requests", "ok", "errors", "max in flight", "wall time", "req/s"):
+        table.add_column(column, justify="left" if column == "flavour" else "right", no_wrap=True)
+    failed = 0
+    with LoopbackServer() as server:
+        urls = _fanout_urls(server, args.requests, args.delay_ms, args.fail_every)
+        for flavour in flavours:
+            try:
+                row = run_fanout(flavour, server, urls, args.limit)
+            except FlavourUnavailable as exc:
+                failed += 1
+                table.add_row(flavour.name, str(args.requests), "-", "-", "-", "-", "-")
+                console.print(f"[red]{exc}[/red]")
+                continue
+            table.add_row(
+                row.flavour,
+                str(row.requests),
+                str(row.ok),
+                str(row.errors),
+                str(row.max_in_flight),
+                f"{row.seconds:.3f} s",
+                f"{row.requests / row.seconds:,.0f}",
+            )
+    console.print(table)
+    console.print(f"[dim]{_versions()}; loopback server in its own process[/dim]")
+    return 1 if failed else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="triptych", description="asyncio, Trio and AnyIO, side by side.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    fanout = commands.add_parser("fanout", help="fetch many URLs from the loopback server on every flavour")
+    fanout.add_argument("--requests", type=int, default=2000, help="GETs per flavour (default 2000)")
+    fanout.add_argument("--limit", type=int, default=100, help="most in flight at once (default 100)")
+    fanout.add_argument("--delay-ms", type=int, default=50, help="server delay per response (default 50)")
+    fanout.add_argument("--fail-every", type=int, default=0, help="make every K-th URL answer 503")
+    fanout.add_argument("--flavour", action="append", choices=FLAVOUR_NAMES, help="repeatable; default all six")
+    args = parser.parse_args(argv)
+    return _fanout_command(args, Console())
+
+
+if __name__ == "__main__":
+    sys.exit(main())
