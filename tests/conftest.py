@@ -24,7 +24,9 @@ DEADLINE = 60.0
 
 
 class Run(Protocol):
-    def __call__(self, fn: Callable[..., Awaitable[T]], *args: Any, clock: Any = None, **kwargs: Any) -> T: ...
+    def __call__(
+        self, fn: Callable[..., Awaitable[T]], *args: Any, virtual_clock: bool = False, **kwargs: Any
+    ) -> T: ...
 
 
 @pytest.fixture(params=FLAVOURS, ids=[flavour.name for flavour in FLAVOURS])
@@ -35,9 +37,13 @@ def flavour(request: pytest.FixtureRequest) -> Flavour:
 
 @pytest.fixture
 def run(flavour: Flavour) -> Run:
-    """Run ``fn(*args, **kwargs)`` on ``flavour`` under a deadline; fail if it leaves a task."""
+    """Run ``fn(*args, **kwargs)`` on ``flavour`` under a deadline; fail if it leaves a task.
 
-    def run(fn: Callable[..., Awaitable[T]], *args: Any, clock: Any = None, **kwargs: Any) -> T:
+    ``virtual_clock=True`` fast-forwards time where the flavour can (see
+    ``Flavour.has_virtual_clock``); the deadline is then virtual too.
+    """
+
+    def run(fn: Callable[..., Awaitable[T]], *args: Any, virtual_clock: bool = False, **kwargs: Any) -> T:
         async def checked() -> T:
             before = await flavour.count_tasks()
             try:
@@ -47,7 +53,7 @@ def run(flavour: Flavour) -> Run:
                 if leftover:
                     raise AssertionError(f"{leftover} task(s) still alive after the call returned")
 
-        return flavour.run(checked, clock=clock, deadline=DEADLINE)
+        return flavour.run(checked, virtual_clock=virtual_clock, deadline=DEADLINE)
 
     return run
 

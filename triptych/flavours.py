@@ -60,32 +60,48 @@ class Flavour:
         self.check()
         return importlib.import_module(f"{self.package}.{name}")
 
-    def run(self, fn: Callable[..., Awaitable[T]], *args: Any, clock: Any = None, deadline: float | None = None) -> T:
+    @property
+    def has_virtual_clock(self) -> bool:
+        """Whether :meth:`run` can fast-forward time: trio's ``MockClock``, or looptime on
+        stdlib asyncio. uvloop's clock cannot be replaced."""
+        return self.loop != "uvloop"
+
+    def run(
+        self,
+        fn: Callable[..., Awaitable[T]],
+        *args: Any,
+        virtual_clock: bool = False,
+        deadline: float | None = None,
+    ) -> T:
         """Run ``fn(*args)`` to completion on a fresh loop of this flavour; return its result.
 
-        ``clock`` is a ``trio.abc.Clock`` (e.g. ``trio.testing.MockClock``); only trio-loop
-        flavours accept one. ``deadline`` (seconds, on the loop's clock) wraps the call in the
-        library's own timeout scope, so a hang fails inside the loop instead of blocking it.
+        With ``virtual_clock``, time only passes when every task is waiting on a timer, and
+        then it jumps straight to the next one: trio's ``MockClock(autojump_threshold=0)``
+        on the trio loop, a looptime-patched loop on stdlib asyncio. ``deadline`` (seconds,
+        on the loop's clock) wraps the call in the library's own timeout scope, so a hang
+        fails inside the loop instead of blocking it.
 
         Raises:
           FlavourUnavailable: a library this flavour needs is not installed.
+          ValueError: ``virtual_clock`` on a uvloop flavour (see :attr:`has_virtual_clock`).
         """
         self.check()
-        if clock is not None and self.loop != "trio":
-            raise ValueError(f"flavour {self.name!r} runs on {self.loop}, which takes no trio clock")
+        if virtual_clock and not self.has_virtual_clock:
+            raise ValueError(f"flavour {self.name!r} has no virtual clock: uvloop's clock cannot be replaced")
         if self.library == "anyio":
             import anyio
 
-            backend = "trio" if self.loop == "trio" else "asyncio"
             options: dict[str, Any] = {}
             if self.loop == "uvloop":
                 options["use_uvloop"] = True
-            if clock is not None:
-                options["clock"] = clock
+            if virtual_clock:
+                options["clock" if self.loop == "trio" else "loop_factory"] = _virtual_clock(self.loop)
+            backend = "trio" if self.loop == "trio" else "asyncio"
             return anyio.run(_anyio_within, deadline, fn, *args, backend=backend, backend_options=options)
         if self.loop == "trio":
             import trio
 
+            clock = _virtual_clock("trio") if virtual_clock else None
             return trio.run(_trio_within, deadline, fn, *args, clock=clock)
         import asyncio
 
@@ -94,6 +110,8 @@ class Flavour:
             import uvloop
 
             loop_factory = uvloop.new_event_loop
+        elif virtual_clock:
+            loop_factory = _virtual_clock("asyncio")
         with asyncio.Runner(loop_factory=loop_factory) as runner:
             return runner.run(_asyncio_within(deadline, fn, *args))
 
@@ -125,6 +143,25 @@ class Flavour:
             import asyncio
 
             await asyncio.sleep(seconds)
+
+
+def _virtual_clock(loop: Loop) -> Any:
+    """A trio ``MockClock``, or a factory of looptime-patched asyncio loops."""
+    if loop == "trio":
+        from trio.testing import MockClock
+
+        return MockClock(autojump_threshold=0)
+    try:
+        import looptime
+    except ImportError as exc:
+        raise FlavourUnavailable("a virtual clock on asyncio needs looptime: pip install looptime") from exc
+    import asyncio
+
+    def new_loop() -> asyncio.AbstractEventLoop:
+        loop: asyncio.AbstractEventLoop = looptime.patch_event_loop(asyncio.SelectorEventLoop(), start=0)
+        return loop
+
+    return new_loop
 
 
 async def _asyncio_within(deadline: float | None, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
