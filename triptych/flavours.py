@@ -129,6 +129,31 @@ class Flavour:
 
         return len(asyncio.all_tasks())
 
+    async def cancelled_after(self, seconds: float, fn: Callable[..., Awaitable[Any]], *args: Any) -> bool:
+        """Await ``fn(*args)`` inside the library's own cancel scope with a deadline of
+        ``seconds``: a cancel from outside the call. Return True if the deadline cancelled it
+        (call it from inside :meth:`run`)."""
+        if self.library == "anyio":
+            import anyio
+
+            with anyio.move_on_after(seconds) as scope:
+                await fn(*args)
+            return scope.cancelled_caught
+        if self.loop == "trio":
+            import trio
+
+            with trio.move_on_after(seconds) as trio_scope:
+                await fn(*args)
+            return trio_scope.cancelled_caught
+        import asyncio
+
+        try:
+            async with asyncio.timeout(seconds):
+                await fn(*args)
+        except TimeoutError:
+            return True
+        return False
+
     async def sleep(self, seconds: float) -> None:
         """The library's own sleep (call it from inside :meth:`run`)."""
         if self.library == "anyio":
