@@ -12,6 +12,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import metadata
+from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
@@ -100,6 +101,36 @@ def _fanout_command(args: argparse.Namespace, console: Console) -> int:
     return 1 if failed else 0
 
 
+def _bench_command(args: argparse.Namespace, console: Console) -> int:
+    from triptych.bench import PROFILES
+    from triptych.compare import load, report, run_benchmarks
+
+    interpreters = dict(item.split("=", 1) for item in args.python or [])
+    unknown = set(interpreters) - {*FLAVOUR_NAMES, "reference"}
+    if unknown:
+        raise SystemExit(f"--python names an unknown flavour: {', '.join(sorted(unknown))}")
+    flavours = args.flavour or ([] if args.python else list(FLAVOUR_NAMES))
+    chosen = {name: interpreters.get(name, sys.executable) for name in flavours}
+    chosen.update(interpreters)
+    if args.reference:
+        chosen.setdefault("reference", sys.executable)
+    written = run_benchmarks(PROFILES[args.profile], chosen, Path(args.out), tag=args.tag, console=console)
+    report(load(written), console)
+    console.print(f"[dim]results: {', '.join(str(p) for p in written)}[/dim]")
+    return 0 if len(written) == len(chosen) else 1
+
+
+def _report_command(args: argparse.Namespace, console: Console) -> int:
+    from triptych.compare import load, report
+
+    rows = load(Path(p) for p in args.paths)
+    if not rows:
+        console.print(f"[red]no results in {', '.join(args.paths)}[/red]")
+        return 1
+    report(rows, console)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="triptych", description="asyncio, Trio and AnyIO, side by side.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -109,8 +140,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     fanout.add_argument("--delay-ms", type=int, default=50, help="server delay per response (default 50)")
     fanout.add_argument("--fail-every", type=int, default=0, help="make every K-th URL answer 503")
     fanout.add_argument("--flavour", action="append", choices=FLAVOUR_NAMES, help="repeatable; default all six")
+    bench = commands.add_parser("bench", help="benchmark flavours in fresh processes and print the comparison")
+    bench.add_argument("--profile", choices=["quick", "full"], default="quick")
+    bench.add_argument("--flavour", action="append", choices=FLAVOUR_NAMES, help="repeatable; default all six")
+    bench.add_argument("--python", action="append", metavar="FLAVOUR=EXE", help="run FLAVOUR with this interpreter")
+    bench.add_argument("--reference", action="store_true", help="also run the aiohttp reference rows")
+    bench.add_argument("--out", default="results", help="folder for the pyperf files (default results/)")
+    bench.add_argument("--tag", default="", help="appended to the context name, e.g. anyio-4.13")
+    show = commands.add_parser("report", help="print the comparison of result files or folders")
+    show.add_argument("paths", nargs="*", default=["results"])
     args = parser.parse_args(argv)
-    return _fanout_command(args, Console())
+    command = {"fanout": _fanout_command, "bench": _bench_command, "report": _report_command}[args.command]
+    # Wide enough for the tables when the output is a file or a nox log, not a terminal.
+    return command(args, Console(width=None if sys.stdout.isatty() else 150))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,96 @@
+"""The benchmark primitives in raw Trio.
+
+Contract and docstrings: :class:`shared.primitives.Primitives`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import trio
+
+from shared.primitives import HANDOFF_BUFFER, HANDOFF_CONSUMERS
+
+__all__ = ["spawn_join", "checkpoints", "handoff", "lock_handoff", "timeout_scope", "cancel_waiting"]
+
+
+# --- Helpers -------------------------------------------------------------------------------
+
+
+async def _nothing() -> None:
+    pass
+
+
+async def _consume(receive: trio.MemoryReceiveChannel[int], checkpoint: bool) -> None:
+    # Every receive checkpoints already, so `checkpoint` adds nothing here.
+    async with receive:
+        async for _item in receive:
+            pass
+
+
+async def _take_lock(lock: trio.Lock, rounds: int) -> None:
+    for _ in range(rounds):
+        async with lock:
+            await trio.lowlevel.checkpoint()
+
+
+async def _wait_forever(started: list[int], n: int, all_started: trio.Event) -> None:
+    started[0] += 1
+    if started[0] == n:
+        all_started.set()
+    await trio.sleep(math.inf)
+
+
+# --- Public API ----------------------------------------------------------------------------
+
+
+async def spawn_join(n: int) -> None:
+    """Contract: :meth:`shared.primitives.Primitives.spawn_join`."""
+    async with trio.open_nursery() as tasks:
+        for _ in range(n):
+            tasks.start_soon(_nothing)
+
+
+async def checkpoints(n: int) -> None:
+    """Contract: :meth:`shared.primitives.Primitives.checkpoints`."""
+    for _ in range(n):
+        await trio.lowlevel.checkpoint()
+
+
+async def handoff(n: int, *, checkpoint: bool) -> None:
+    """Contract: :meth:`shared.primitives.Primitives.handoff`."""
+    send, receive = trio.open_memory_channel[int](HANDOFF_BUFFER)
+    async with trio.open_nursery() as tasks:
+        with receive:
+            for _ in range(HANDOFF_CONSUMERS):
+                tasks.start_soon(_consume, receive.clone(), checkpoint)
+        # Closing the last send end ends every consumer's `async for`.
+        async with send:
+            for item in range(n):
+                await send.send(item)
+
+
+async def lock_handoff(tasks: int, rounds: int) -> None:
+    """Contract: :meth:`shared.primitives.Primitives.lock_handoff`."""
+    lock = trio.Lock()
+    async with trio.open_nursery() as group:
+        for _ in range(tasks):
+            group.start_soon(_take_lock, lock, rounds)
+
+
+async def timeout_scope(n: int) -> None:
+    """Contract: :meth:`shared.primitives.Primitives.timeout_scope`."""
+    for _ in range(n):
+        # Only the scope's own cost: a checkpoint inside would be measured twice.
+        with trio.fail_after(60):  # noqa: ASYNC100
+            pass
+
+
+async def cancel_waiting(n: int) -> None:
+    """Contract: :meth:`shared.primitives.Primitives.cancel_waiting`."""
+    started, all_started = [0], trio.Event()
+    async with trio.open_nursery() as group:
+        for _ in range(n):
+            group.start_soon(_wait_forever, started, n, all_started)
+        await all_started.wait()
+        group.cancel_scope.cancel()

@@ -1,0 +1,368 @@
+"""The benchmarks, as data, and the worker process that times them.
+
+Variants (names are built from the parameters; every parameter is recorded in the results):
+
+- primitives: ``spawn_join``, ``checkpoints``, ``handoff``, ``handoff+checkpoint``,
+  ``lock_handoff``, ``timeout_scope``, ``cancel_waiting`` (``impl_*/primitives.py``);
+- workloads, at a standard size, through the real ``impl_*`` modules: ``fanout``,
+  ``pipeline``, ``timeouts``, ``cancellation``, ``locks``;
+- scale: ``spawn_join``, ``fanout`` and ``pipeline`` at N = 10^2 ... 10^5;
+- references, which are not flavours: ``httpx-serial`` (one httpx client, one request in
+  flight: httpx's own ceiling, on each flavour's loop) and ``aiohttp`` on asyncio and uvloop
+  (the client ceiling), run by ``python -m triptych.bench worker --flavour reference``.
+
+A worker (``python -m triptych.bench worker ...``) runs in one flavour's virtualenv, which
+holds only that flavour's libraries, and imports nothing else: not rich, not pyperf. For
+each benchmark it calibrates the inner loop count so one value takes about
+``TARGET_SECONDS``, runs the warm-ups and the values, all timed inside the running event
+loop (a fresh loop per value, so loop start-up is excluded the same way for every flavour),
+then, in the first process only, measures memory once with tracemalloc. It prints one JSON
+line per benchmark; :mod:`triptych.compare` turns them into pyperf files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import http.client
+import json
+import math
+import os
+import platform
+import sys
+import time
+import tracemalloc
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import Any
+from urllib.parse import urlsplit
+
+from triptych.flavours import FLAVOURS, Flavour, get
+
+__all__ = ["BENCHMARKS", "PROFILES", "Benchmark", "Profile", "main"]
+
+TARGET_SECONDS = 0.05
+"""How long one timed value should take; the inner loop count is calibrated to reach it."""
+
+FANOUT_LIMIT = 100
+FANOUT_BODY = 64
+PIPELINE_SHAPE = {"producers": 1, "consumers": 4, "buffer": 64}
+
+Op = Callable[[], Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    """One timed operation: ``prepare`` builds it for a flavour; each call does ``n`` units."""
+
+    name: str
+    group: str
+    """The table it belongs to in the report."""
+    kind: str
+    """``primitive``, ``workload``, ``scale`` or ``reference``."""
+    n: int
+    unit: str
+    prepare: Callable[[Flavour, str], Op]
+    """``(flavour, server_url) -> op``; the op is awaited inside the flavour's loop."""
+    params: dict[str, Any] = field(default_factory=dict)
+    needs_server: bool = False
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How much to measure: ``processes`` fresh workers per flavour, each with ``warmups``
+    and ``values`` timed values per benchmark."""
+
+    name: str
+    processes: int
+    warmups: int
+    values: int
+    benchmarks: tuple[str, ...]
+
+
+# --- Primitives ----------------------------------------------------------------------------
+
+
+def _primitive(call: str, **kwargs: Any) -> Callable[[Flavour, str], Op]:
+    def prepare(flavour: Flavour, server_url: str) -> Op:
+        function = getattr(flavour.workload("primitives"), call)
+        return lambda: function(**kwargs)
+
+    return prepare
+
+
+# --- Workloads -----------------------------------------------------------------------------
+
+
+def _fanout(requests: int) -> Callable[[Flavour, str], Op]:
+    def prepare(flavour: Flavour, server_url: str) -> Op:
+        fanout = flavour.workload("fanout")
+        urls = [f"{server_url}/bytes/{FANOUT_BODY}"] * requests
+
+        async def op() -> None:
+            results = await fanout.fetch_all(urls, limit=FANOUT_LIMIT)
+            if not all(result.ok for result in results):
+                raise RuntimeError("a benchmark request failed")
+
+        return op
+
+    return prepare
+
+
+def _httpx_serial(requests: int) -> Callable[[Flavour, str], Op]:
+    """httpx's own ceiling: one client, one request at a time, on the flavour's loop."""
+
+    def prepare(flavour: Flavour, server_url: str) -> Op:
+        import httpx
+
+        url = f"{server_url}/bytes/{FANOUT_BODY}"
+
+        async def op() -> None:
+            async with httpx.AsyncClient() as client:
+                for _ in range(requests):
+                    (await client.get(url)).raise_for_status()
+
+        return op
+
+    return prepare
+
+
+def _aiohttp(requests: int, loop: str) -> Callable[[Flavour, str], Op]:
+    """The client ceiling: aiohttp with ``FANOUT_LIMIT`` in flight (reference only)."""
+
+    def prepare(flavour: Flavour, server_url: str) -> Op:
+        import asyncio
+
+        import aiohttp
+
+        url = f"{server_url}/bytes/{FANOUT_BODY}"
+
+        async def op() -> None:
+            connector = aiohttp.TCPConnector(limit=FANOUT_LIMIT)
+            async with aiohttp.ClientSession(connector=connector) as session:
+                jobs = iter(range(requests))
+
+                async def worker() -> None:
+                    for _ in jobs:
+                        async with session.get(url) as response:
+                            await response.read()
+                            response.raise_for_status()
+
+                async with asyncio.TaskGroup() as tasks:
+                    for _ in range(FANOUT_LIMIT):
+                        tasks.create_task(worker())
+
+        return op
+
+    return prepare
+
+
+# --- The registry --------------------------------------------------------------------------
+#
+# (group, kind, unit, prepare factory taking n, sizes in the full profile, sizes in the quick one).
+# Names are built from the parameters: "spawn_join[n=10000]". Fixed sizes match FACTS.md's
+# baselines (spawn at 10^4 and 10^5, fan-out at 2000 GETs, 100 in flight) so they compare.
+
+_GROUPS: list[tuple[str, str, str, Callable[[int], Callable[[Flavour, str], Op]], tuple[int, ...], tuple[int, ...]]] = [
+    (
+        "spawn_join",
+        "primitive",
+        "task",
+        lambda n: _primitive("spawn_join", n=n),
+        (100, 1000, 10_000, 100_000),
+        (100, 1000, 10_000),
+    ),
+    ("checkpoints", "primitive", "checkpoint", lambda n: _primitive("checkpoints", n=n), (10_000,), (10_000,)),
+    ("handoff", "primitive", "item", lambda n: _primitive("handoff", n=n, checkpoint=False), (10_000,), (10_000,)),
+    (
+        "handoff+checkpoint",
+        "primitive",
+        "item",
+        lambda n: _primitive("handoff", n=n, checkpoint=True),
+        (10_000,),
+        (10_000,),
+    ),
+    (
+        "lock_handoff",
+        "primitive",
+        "acquisition",
+        lambda n: _primitive("lock_handoff", tasks=100, rounds=n // 100),
+        (5_000,),
+        (5_000,),
+    ),
+    ("timeout_scope", "primitive", "scope", lambda n: _primitive("timeout_scope", n=n), (10_000,), (10_000,)),
+    ("cancel_waiting", "primitive", "task", lambda n: _primitive("cancel_waiting", n=n), (1_000,), (1_000,)),
+    ("fanout", "workload", "request", _fanout, (100, 1000, 2000, 10_000), (100, 500)),
+    ("httpx-serial", "reference", "request", _httpx_serial, (500,), (200,)),
+]
+_PARAMS: dict[str, dict[str, Any]] = {
+    "lock_handoff": {"tasks": 100},
+    "fanout": {"limit": FANOUT_LIMIT, "body": FANOUT_BODY},
+    "httpx-serial": {"limit": 1, "body": FANOUT_BODY},
+}
+_NEEDS_SERVER = {"fanout", "httpx-serial"}
+
+
+def _build(profile: str) -> dict[str, Benchmark]:
+    built = {}
+    for group, kind, unit, factory, full, quick in _GROUPS:
+        for n in full if profile == "full" else quick:
+            name = f"{group}[n={n}]"
+            params = {"n": n, **_PARAMS.get(group, {})}
+            built[name] = Benchmark(name, group, kind, n, unit, factory(n), params, group in _NEEDS_SERVER)
+    return built
+
+
+def _references(profile: str) -> dict[str, Benchmark]:
+    n = 2000 if profile == "full" else 500
+    return {
+        f"aiohttp-{loop}[n={n}]": Benchmark(
+            f"aiohttp-{loop}[n={n}]",
+            f"aiohttp-{loop}",
+            "reference",
+            n,
+            "request",
+            _aiohttp(n, loop),
+            {"n": n, "limit": FANOUT_LIMIT, "body": FANOUT_BODY, "loop": loop},
+            needs_server=True,
+        )
+        for loop in ("asyncio", "uvloop")
+    }
+
+
+BENCHMARKS: dict[str, Benchmark] = {**_build("full"), **_build("quick")}
+REFERENCES: dict[str, Benchmark] = {**_references("full"), **_references("quick")}
+
+PROFILES: dict[str, Profile] = {
+    "quick": Profile("quick", processes=3, warmups=1, values=3, benchmarks=tuple(_build("quick"))),
+    "full": Profile("full", processes=6, warmups=2, values=5, benchmarks=tuple(_build("full"))),
+}
+REFERENCE_PROFILES: dict[str, tuple[str, ...]] = {name: tuple(_references(name)) for name in PROFILES}
+
+
+# --- The worker ----------------------------------------------------------------------------
+
+
+def _server_cpu(server_url: str) -> float:
+    address = urlsplit(server_url)
+    connection = http.client.HTTPConnection(address.hostname or "127.0.0.1", address.port, timeout=10)
+    try:
+        connection.request("GET", "/stats")
+        return float(json.loads(connection.getresponse().read())["cpu_seconds"])
+    finally:
+        connection.close()
+
+
+def _time_calls(flavour: Flavour, op: Op, loops: int) -> float:
+    """Seconds for ``loops`` calls of ``op``, timed inside a fresh loop of ``flavour``."""
+
+    async def timed() -> float:
+        started = time.perf_counter()
+        for _ in range(loops):
+            await op()
+        return time.perf_counter() - started
+
+    return flavour.run(timed)
+
+
+def _peak_memory(flavour: Flavour, op: Op) -> tuple[float, float]:
+    """(peak KiB, KiB retained) of Python allocations during one call, from inside the loop."""
+
+    async def traced() -> tuple[float, float]:
+        tracemalloc.start()
+        try:
+            base = tracemalloc.get_traced_memory()[0]
+            tracemalloc.reset_peak()
+            await op()
+            current, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        return (peak - base) / 1024, (current - base) / 1024
+
+    return flavour.run(traced)
+
+
+def measure(
+    flavour: Flavour, benchmark: Benchmark, server_url: str, warmups: int, values: int, memory: bool
+) -> dict[str, Any]:
+    """Time one benchmark in this process; return its JSON-ready record (``warmups`` >= 1)."""
+    op = benchmark.prepare(flavour, server_url)
+    server_before = _server_cpu(server_url) if benchmark.needs_server else 0.0
+    started = time.perf_counter()
+    # The first warm-up (one call) also calibrates the inner loop count.
+    first = _time_calls(flavour, op, 1)
+    loops = max(1, math.ceil(TARGET_SECONDS / max(first, 1e-9)))
+    warm = [first] + [_time_calls(flavour, op, loops) for _ in range(warmups - 1)]
+    timed = [_time_calls(flavour, op, loops) for _ in range(values)]
+    elapsed = time.perf_counter() - started
+    per_unit = loops * benchmark.n
+    record: dict[str, Any] = {
+        "name": benchmark.name,
+        "values": [seconds / per_unit for seconds in timed],
+        "warmups": [[1, first / benchmark.n]] + [[loops, seconds / per_unit] for seconds in warm[1:]],
+        "loops": loops,
+        "inner_loops": benchmark.n,
+    }
+    if benchmark.needs_server:
+        record["server_cpu_share"] = round((_server_cpu(server_url) - server_before) / elapsed, 3)
+    if memory:
+        peak, retained = _peak_memory(flavour, op)
+        record["peak_kib"] = round(peak, 1)
+        record["kib_per_unit"] = round(peak / benchmark.n, 4)
+        record["retained_kib"] = round(retained, 1)
+    return record
+
+
+def environment(flavour_name: str) -> dict[str, Any]:
+    """What changes a number, from inside the worker's own interpreter."""
+    versions = {}
+    for package in ("anyio", "trio", "uvloop", "httpx", "httpcore", "aiohttp", "sniffio"):
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            versions[package] = metadata.version(package)
+    return {
+        "flavour": flavour_name,
+        "python_version": platform.python_version(),
+        "python_implementation": platform.python_implementation(),
+        "python_executable": sys.executable,
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "versions": versions,
+    }
+
+
+def _worker(args: argparse.Namespace) -> int:
+    if args.flavour == "reference":
+        flavour, registry = get("asyncio"), REFERENCES
+    else:
+        flavour, registry = get(args.flavour), BENCHMARKS
+    print(json.dumps({"environment": environment(args.flavour)}), flush=True)
+    failed = 0
+    for name in args.benchmarks.split(","):
+        benchmark = registry[name]
+        runner = get("asyncio+uvloop") if benchmark.params.get("loop") == "uvloop" else flavour
+        try:
+            record = measure(runner, benchmark, args.server_url, args.warmups, args.values, args.memory)
+        except Exception as exc:  # one broken benchmark must not stop the others
+            failed += 1
+            record = {"name": name, "error": f"{type(exc).__name__}: {exc}"}
+        print(json.dumps(record), flush=True)
+    return 1 if failed else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m triptych.bench", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    worker = commands.add_parser("worker", help="time benchmarks in this process; print JSON lines")
+    worker.add_argument("--flavour", required=True, choices=[f.name for f in FLAVOURS] + ["reference"])
+    worker.add_argument("--benchmarks", required=True, help="comma-separated names")
+    worker.add_argument("--server-url", default="")
+    worker.add_argument("--warmups", type=int, default=1)
+    worker.add_argument("--values", type=int, default=3)
+    worker.add_argument("--memory", action="store_true", help="also measure peak memory once")
+    args = parser.parse_args(argv)
+    return _worker(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,454 @@
+"""Run the benchmarks on every flavour, write pyperf files, and print the comparison.
+
+The runner starts the loopback server (its own process), then runs ``processes`` rounds; in
+each round every flavour gets one fresh worker process (in its own virtualenv) that times
+every benchmark of the profile. The order of the flavours rotates from round to round, so
+a slow drift of the machine spreads over all of them instead of landing on one. After each
+worker, that flavour's results file is rewritten atomically: Ctrl-C loses only the worker
+that was running, and a worker that crashes is reported while the others go on.
+
+Results are pyperf JSON files, ``results/<context>/<flavour>.json``, with everything that
+changes a number in their metadata, so ``python -m pyperf compare_to`` opens them. The
+report reads any number of them (several machines, Pythons or library versions) and puts
+each context side by side.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyperf
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from triptych.bench import BENCHMARKS, REFERENCE_PROFILES, REFERENCES, Profile
+from triptych.flavours import FLAVOUR_NAMES
+from triptych.server import LoopbackServer
+
+__all__ = ["Row", "load", "report", "run_benchmarks"]
+
+SERVER_BOUND = 0.8
+"""A row whose server used more than this share of a core while it ran is flagged."""
+
+
+# --- Running -------------------------------------------------------------------------------
+
+
+@dataclass
+class _FlavourResults:
+    environment: dict[str, Any] = field(default_factory=dict)
+    runs: dict[str, list[pyperf.Run]] = field(default_factory=lambda: defaultdict(list))
+    errors: list[str] = field(default_factory=list)
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _run_metadata(record: dict[str, Any], environment: dict[str, Any], tag: str) -> dict[str, Any]:
+    registry = REFERENCES if environment["flavour"] == "reference" else BENCHMARKS
+    benchmark = registry[record["name"]]
+    metadata: dict[str, Any] = {
+        "name": record["name"],
+        "unit": "second",
+        "loops": record["loops"],
+        "inner_loops": record["inner_loops"],
+        "triptych_context": _context(environment, tag),
+        "triptych_flavour": environment["flavour"],
+        "triptych_group": benchmark.group,
+        "triptych_kind": benchmark.kind,
+        "triptych_unit": benchmark.unit,
+        "triptych_params": json.dumps(benchmark.params, sort_keys=True),
+        "python_version": environment["python_version"],
+        "python_implementation": environment["python_implementation"],
+        "platform": environment["platform"],
+        "cpu_count": environment["cpu_count"],
+        "cpu_model_name": _cpu_model(),
+        "hostname": socket.gethostname(),
+    }
+    for package, version in environment["versions"].items():
+        metadata[f"{package}_version"] = version
+    for key in ("server_cpu_share", "peak_kib", "kib_per_unit", "retained_kib"):
+        if key in record:
+            metadata[f"triptych_{key}"] = record[key]
+    return metadata
+
+
+def _context(environment: dict[str, Any], tag: str) -> str:
+    context = f"{socket.gethostname()}-py{environment['python_version']}"
+    return f"{context}-{tag}" if tag else context
+
+
+def _write_atomically(results: _FlavourResults, path: Path) -> None:
+    benchmarks = [pyperf.Benchmark(runs) for runs in results.runs.values() if runs]
+    if not benchmarks:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".json")
+    os.close(handle)
+    pyperf.BenchmarkSuite(benchmarks).dump(temporary, replace=True)
+    os.replace(temporary, path)
+
+
+def _worker_command(
+    python: str, flavour: str, names: Sequence[str], profile: Profile, server_url: str, memory: bool
+) -> list[str]:
+    command = [python, "-m", "triptych.bench", "worker", "--flavour", flavour, "--benchmarks", ",".join(names)]
+    command += ["--server-url", server_url, "--warmups", str(profile.warmups), "--values", str(profile.values)]
+    return [*command, "--memory"] if memory else command
+
+
+def run_benchmarks(
+    profile: Profile, interpreters: dict[str, str], out_dir: Path, *, tag: str = "", console: Console
+) -> list[Path]:
+    """Run ``profile`` with each flavour's interpreter (``"reference"`` for the reference
+    rows); return the result files written."""
+    plan = {
+        flavour: list(REFERENCE_PROFILES[profile.name] if flavour == "reference" else profile.benchmarks)
+        for flavour in interpreters
+    }
+    results = {flavour: _FlavourResults() for flavour in interpreters}
+    written: dict[str, Path] = {}
+    total = profile.processes * sum(len(names) for names in plan.values())
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with LoopbackServer() as server, Progress(*columns, console=console) as progress:
+        task = progress.add_task("benchmarks", total=total)
+        flavours = list(interpreters)
+        try:
+            for round_number in range(profile.processes):
+                shift = round_number % len(flavours)
+                for flavour in flavours[shift:] + flavours[:shift]:
+                    progress.update(task, description=f"round {round_number + 1}/{profile.processes}: {flavour}")
+                    names = plan[flavour]
+                    command = _worker_command(
+                        interpreters[flavour], flavour, names, profile, server.url, memory=round_number == 0
+                    )
+                    done = _run_worker(command, results[flavour], tag, progress, task)
+                    progress.advance(task, len(names) - done)
+                    if results[flavour].environment:
+                        path = out_dir / _context(results[flavour].environment, tag) / f"{flavour}.json"
+                        _write_atomically(results[flavour], path)
+                        written[flavour] = path
+        except KeyboardInterrupt:
+            console.print("[yellow]interrupted: keeping every result measured so far[/yellow]")
+    for flavour, outcome in results.items():
+        for error in dict.fromkeys(outcome.errors):
+            console.print(f"[red]{flavour}: {error}[/red]")
+    return list(written.values())
+
+
+def _run_worker(command: list[str], results: _FlavourResults, tag: str, progress: Progress, task: Any) -> int:
+    done = 0
+    with tempfile.TemporaryFile("w+") as stderr:
+        worker = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, text=True)
+        try:
+            assert worker.stdout is not None
+            for line in worker.stdout:
+                record = json.loads(line)
+                if "environment" in record:
+                    results.environment = record["environment"]
+                    continue
+                done += 1
+                progress.advance(task)
+                if "error" in record:
+                    results.errors.append(f"{record['name']}: {record['error']}")
+                    continue
+                warmups = [tuple(pair) for pair in record["warmups"]]
+                metadata = _run_metadata(record, results.environment, tag)
+                run = pyperf.Run(record["values"], warmups=warmups, metadata=metadata, collect_metadata=False)
+                results.runs[record["name"]].append(run)
+        finally:
+            if worker.poll() is None:
+                worker.kill()
+            code = worker.wait()
+        if code and not results.errors:
+            stderr.seek(0)
+            tail = stderr.read().strip().splitlines()[-1:] or [f"exit status {code}"]
+            results.errors.append(f"worker failed: {tail[0]}")
+    return done
+
+
+# --- Reading -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Row:
+    """One benchmark of one flavour in one context, summarised."""
+
+    context: str
+    flavour: str
+    group: str
+    kind: str
+    unit: str
+    n: int
+    median: float
+    """Seconds per unit."""
+    spread: float
+    """Half the inter-quartile range, as a fraction of the median."""
+    values: int
+    kib_per_unit: float | None
+    server_cpu_share: float | None
+    versions: dict[str, str]
+
+
+def _files(paths: Iterable[Path]) -> list[Path]:
+    found = []
+    for path in paths:
+        found += sorted(path.rglob("*.json")) if path.is_dir() else [path]
+    return [path for path in found if not path.name.startswith(".")]
+
+
+def load(paths: Iterable[Path]) -> list[Row]:
+    """Every benchmark in the result files or folders ``paths``."""
+    rows = []
+    for path in _files(paths):
+        for benchmark in pyperf.BenchmarkSuite.load(str(path)).get_benchmarks():
+            first = benchmark.get_runs()[0].get_metadata()
+            values = benchmark.get_values()
+            quartiles = statistics.quantiles(values, n=4) if len(values) > 1 else [values[0]] * 3
+            median = benchmark.median()
+            shares = [run.get_metadata().get("triptych_server_cpu_share") for run in benchmark.get_runs()]
+            versions = {
+                key.removesuffix("_version"): str(value) for key, value in first.items() if key.endswith("_version")
+            }
+            rows.append(
+                Row(
+                    context=str(first["triptych_context"]),
+                    flavour=str(first["triptych_flavour"]),
+                    group=str(first["triptych_group"]),
+                    kind=str(first["triptych_kind"]),
+                    unit=str(first["triptych_unit"]),
+                    n=int(json.loads(str(first["triptych_params"]))["n"]),
+                    median=median,
+                    spread=(quartiles[2] - quartiles[0]) / 2 / median,
+                    values=len(values),
+                    kib_per_unit=first.get("triptych_kib_per_unit"),
+                    server_cpu_share=max((s for s in shares if s is not None), default=None),
+                    versions=versions,
+                )
+            )
+    return rows
+
+
+# --- Reporting -----------------------------------------------------------------------------
+
+_ORDER = [*FLAVOUR_NAMES, "reference"]
+_TITLES = {
+    "spawn_join": "Spawn and join N tasks",
+    "checkpoints": "A bare checkpoint",
+    "handoff": "Queue/channel hand-off, 1 producer to 4 consumers, buffer 64",
+    "handoff+checkpoint": "The same hand-off with a checkpoint on every put and get",
+    "lock_handoff": "Lock hand-off under contention, 100 tasks",
+    "timeout_scope": "A timeout scope that never fires",
+    "cancel_waiting": "Spawn N waiting tasks, cancel them all, join",
+    "fanout": "HTTP fan-out with httpx, 100 in flight",
+}
+
+
+def _microseconds(seconds: float) -> str:
+    micro = seconds * 1e6
+    return f"{micro:,.2f}" if micro < 100 else f"{micro:,.0f}"
+
+
+def _label(row: Row) -> str:
+    if row.kind != "reference":
+        return row.flavour
+    if row.group == "httpx-serial":
+        return f"ref: httpx, 1 in flight ({row.flavour})"
+    return f"ref: aiohttp on {row.group.removeprefix('aiohttp-')}"
+
+
+def _ratio(row: Row, baseline: Row | None) -> str:
+    return f"{row.median / baseline.median:.2f}x" if baseline else "-"
+
+
+def _sentence_generic(rows: list[Row], base: Row | None) -> str:
+    flavoured = [r for r in rows if r.kind != "reference"]
+    if len(flavoured) < 2:
+        return ""
+    fastest, slowest = min(flavoured, key=lambda r: r.median), max(flavoured, key=lambda r: r.median)
+    parts = [
+        f"{fastest.flavour} is fastest at {_microseconds(fastest.median)} µs per {fastest.unit}; "
+        f"{slowest.flavour} takes {slowest.median / fastest.median:.1f}x as long"
+    ]
+    by = {r.flavour: r for r in flavoured}
+    if "anyio-asyncio" in by and "asyncio" in by:
+        parts.append(
+            f"AnyIO costs {by['anyio-asyncio'].median / by['asyncio'].median:.1f}x raw asyncio on the same loop"
+        )
+    if "anyio-trio" in by and "trio" in by:
+        parts.append(f"{by['anyio-trio'].median / by['trio'].median:.1f}x raw Trio")
+    if "asyncio+uvloop" in by and "asyncio" in by:
+        gain = by["asyncio"].median / by["asyncio+uvloop"].median
+        parts.append(f"uvloop makes raw asyncio {gain:.1f}x as fast")
+    return "; ".join(parts) + "."
+
+
+def _sentence_fanout(rows: list[Row]) -> str:
+    flavoured = [r for r in rows if r.kind != "reference"]
+    references = {r.group: r for r in rows if r.group.startswith("aiohttp")}
+    if not flavoured:
+        return ""
+    fastest, slowest = min(flavoured, key=lambda r: r.median), max(flavoured, key=lambda r: r.median)
+    spread = slowest.median / fastest.median - 1
+    sentence = (
+        f"httpx, not the loop, limits fan-out: every flavour is within {spread:.0%} of the others"
+        if spread < 0.25
+        else f"The loop matters here: {fastest.flavour} is {1 + spread:.1f}x as fast as {slowest.flavour}"
+    )
+    if references:
+        best = min(references.values(), key=lambda r: r.median)
+        sentence += (
+            f", and aiohttp ({best.group.removeprefix('aiohttp-')}) is {fastest.median / best.median:.1f}x faster"
+        )
+    serial = {r.flavour: r for r in rows if r.group == "httpx-serial"}
+    floors = [f.median / serial[f.flavour].median for f in flavoured if f.flavour in serial]
+    if floors:
+        sentence += (
+            f". With 100 in flight each flavour runs at {1 / max(floors):.2f}-{1 / min(floors):.2f}x "
+            "httpx's own one-at-a-time rate"
+        )
+    return sentence + "."
+
+
+def _flag(row: Row) -> str:
+    if row.server_cpu_share is not None and row.server_cpu_share > SERVER_BOUND:
+        return f"server-bound ({row.server_cpu_share:.0%} of a core)"
+    return ""
+
+
+def _single_table(context: str, group: str, n: int, rows: list[Row], console: Console) -> None:
+    rows = sorted(rows, key=lambda r: (r.kind == "reference", _ORDER.index(r.flavour), r.group))
+    base = next((r for r in rows if r.flavour == "asyncio" and r.group == group), None)
+    unit = rows[0].unit
+    table = Table(title=f"{_TITLES.get(group, group)} (n={n:,}) [{context}]", title_justify="left")
+    for column in ("flavour", f"µs/{unit}", "spread", "vs asyncio", f"KiB/{unit}", "note"):
+        table.add_column(column, justify="left" if column in ("flavour", "note") else "right", no_wrap=True)
+    for row in rows:
+        memory = f"{row.kib_per_unit:.2f}" if row.kib_per_unit is not None else "-"
+        table.add_row(
+            _label(row), _microseconds(row.median), f"±{row.spread:.1%}", _ratio(row, base), memory, _flag(row)
+        )
+    console.print(table)
+    sentence = _sentence_fanout(rows) if group == "fanout" else _sentence_generic(rows, base)
+    if sentence:
+        console.print(f"  {sentence}\n")
+
+
+def _scale_table(context: str, group: str, rows: list[Row], console: Console) -> None:
+    sizes = sorted({r.n for r in rows})
+    unit = rows[0].unit
+    table = Table(title=f"Scale: {_TITLES.get(group, group)} [{context}]", title_justify="left")
+    table.add_column("flavour", no_wrap=True)
+    for n in sizes:
+        table.add_column(f"µs/{unit} N={n:,}", justify="right")
+    for n in sizes:
+        table.add_column(f"KiB/{unit} N={n:,}", justify="right")
+    growth = {}
+    for flavour in [f for f in _ORDER if any(r.flavour == f for r in rows)]:
+        by_n = {r.n: r for r in rows if r.flavour == flavour}
+        cells = [_microseconds(by_n[n].median) if n in by_n else "-" for n in sizes]
+        cells += [
+            f"{by_n[n].kib_per_unit:.2f}" if n in by_n and by_n[n].kib_per_unit is not None else "-" for n in sizes
+        ]
+        table.add_row(flavour, *cells)
+        if sizes[0] in by_n and sizes[-1] in by_n:
+            growth[flavour] = by_n[sizes[-1]].median / by_n[sizes[0]].median
+    console.print(table)
+    if growth:
+        most, least = max(growth, key=lambda f: growth[f]), min(growth, key=lambda f: growth[f])
+        console.print(
+            f"  From N={sizes[0]:,} to N={sizes[-1]:,} the cost per {unit} grows {growth[most]:.1f}x on {most} "
+            f"and {growth[least]:.1f}x on {least}.\n"
+        )
+
+
+def _across_contexts(rows: list[Row], console: Console) -> None:
+    contexts = sorted({r.context for r in rows})
+    if len(contexts) < 2:
+        return
+    keys = sorted({(r.group, r.n) for r in rows if r.kind != "reference"})
+    for flavour in [f for f in _ORDER if any(r.flavour == f for r in rows)]:
+        table = Table(title=f"{flavour} across contexts: µs per unit", title_justify="left")
+        table.add_column("benchmark", no_wrap=True)
+        for context in contexts:
+            table.add_column(context, justify="right")
+        table.add_column("last / first", justify="right")
+        index = {(r.context, r.group, r.n): r for r in rows if r.flavour == flavour}
+        for group, n in keys:
+            found = [index.get((context, group, n)) for context in contexts]
+            if all(r is None for r in found):
+                continue
+            cells = [_microseconds(r.median) if r else "-" for r in found]
+            first, last = found[0], found[-1]
+            change = f"{last.median / first.median:.2f}x" if first and last else "-"
+            table.add_row(f"{group} n={n:,}", *cells, change)
+        console.print(table)
+    console.print()
+
+
+def report(rows: list[Row], console: Console) -> None:
+    """Print a table per benchmark and context, each followed by what its numbers say."""
+    by_context: dict[str, list[Row]] = defaultdict(list)
+    for row in rows:
+        by_context[row.context].append(row)
+    for context, context_rows in sorted(by_context.items()):
+        groups: dict[str, list[Row]] = defaultdict(list)
+        for row in context_rows:
+            groups[row.group].append(row)
+        fanout_n = {r.n for r in groups.get("fanout", [])}
+        references = [r for r in context_rows if r.kind == "reference"]
+        for group, group_rows in groups.items():
+            if group.startswith("aiohttp") or group == "httpx-serial":
+                continue
+            sizes = sorted({r.n for r in group_rows})
+            if len(sizes) > 1:
+                _scale_table(context, group, group_rows, console)
+            standard = max(sizes) if group != "fanout" else _standard_fanout(fanout_n, references)
+            extra = references if group == "fanout" else []
+            _single_table(context, group, standard, [r for r in group_rows if r.n == standard] + extra, console)
+        versions = context_rows[0].versions
+        console.print(f"[dim]{context}: " + ", ".join(f"{k} {v}" for k, v in sorted(versions.items())) + "[/dim]\n")
+    _across_contexts(rows, console)
+
+
+def _standard_fanout(sizes: set[int], references: list[Row]) -> int:
+    aiohttp = {r.n for r in references if r.group.startswith("aiohttp")}
+    common = sizes & aiohttp
+    if common:
+        return max(common)
+    under = [n for n in sizes if n <= 2000]
+    return max(under) if under else min(sizes)
+
+
+def main_report(paths: Sequence[str]) -> int:
+    console = Console()
+    rows = load(Path(p) for p in paths)
+    if not rows:
+        console.print("[red]no results found[/red]")
+        return 1
+    report(rows, console)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main_report(sys.argv[1:] or ["results"]))
