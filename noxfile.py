@@ -6,13 +6,32 @@ so a run on a fresh machine needs nothing but nox.
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import nox
 
 PYTHONS = ["3.11", "3.12", "3.13"]
+FLAVOURS = ["asyncio", "asyncio+uvloop", "trio", "anyio-asyncio", "anyio-uvloop", "anyio-trio"]
+# What each flavour's virtualenv holds besides the project (installed without its
+# dependencies), httpx, and the measuring tools (pyperf, rich): only its own async libraries,
+# so the asyncio flavours run without trio, which proves the packages don't lean on each other.
+# (httpx itself depends on anyio, so anyio is in every one.)
+FLAVOUR_NEEDS = {
+    "asyncio": [],
+    "asyncio+uvloop": ["uvloop>=0.21"],
+    "trio": ["trio>=0.30"],
+    "anyio-asyncio": ["anyio>=4.13"],
+    "anyio-uvloop": ["anyio>=4.13", "uvloop>=0.21"],
+    "anyio-trio": ["anyio>=4.13", "trio>=0.30"],
+    "reference": ["aiohttp>=3.10", "uvloop>=0.21"],
+}
+TOOLS = ["httpx>=0.28", "pyperf>=2.8", "rich>=13.7"]
+ANYIO_VERSIONS = ["4.13.0", "latest"]
 
 nox.needs_version = ">=2024.10"
 nox.options.default_venv_backend = "uv|virtualenv"
-nox.options.sessions = ["lint", "typecheck", "tests"]
+nox.options.sessions = ["compare"]
 # `tests` runs on every listed Python that is installed; one that is missing is skipped
 # with a message, also under CI=true (where nox would otherwise fail the run).
 nox.options.error_on_missing_interpreters = False
@@ -46,3 +65,77 @@ def fanout(session: nox.Session) -> None:
     """Fan-out demo: 2000 GETs on every flavour, with a table of what each one did."""
     session.install("-e", ".")
     session.run("python", "-m", "triptych", "fanout", *session.posargs)
+
+
+def _flavour_python(session: nox.Session, flavour: str, *, anyio: str = "latest") -> str:
+    """Make (or refresh) the virtualenv of one flavour under .nox/flavours/; return its python."""
+    interpreter = session.python if isinstance(session.python, str) else "python3"
+    needs = FLAVOUR_NEEDS[flavour]
+    if anyio != "latest":
+        needs = [need for need in needs if not need.startswith("anyio")] + [f"anyio=={anyio}"]
+    name = f"py{interpreter}-{flavour}" + ("" if anyio == "latest" else f"-anyio{anyio}")
+    python, install = _venv(session, Path(".nox", "flavours", name).resolve(), interpreter)
+    session.run(*install, "--no-deps", "-e", ".", external=True)
+    session.run(*install, *TOOLS, *needs, external=True)
+    return python
+
+
+@nox.session(python=PYTHONS[0], default=False)
+@nox.parametrize("flavour", [*FLAVOURS, "reference"], ids=[*FLAVOURS, "reference"])
+def bench(session: nox.Session, flavour: str) -> None:
+    """Benchmark one flavour in a virtualenv holding only its own libraries (`-- --profile full`)."""
+    session.install("--no-deps", "-e", ".")
+    session.install(*TOOLS, *FLAVOUR_NEEDS[flavour])
+    which = ["--reference", "--flavour", "asyncio"] if flavour == "reference" else ["--flavour", flavour]
+    session.run("python", "-m", "triptych", "bench", *which, *session.posargs)
+
+
+@nox.session(python=False)
+def compare(session: nox.Session) -> None:
+    """Benchmark all six flavours and the references, each in its own virtualenv; print the comparison.
+
+    Quick profile by default; `nox -s compare -- --profile full` for the full one.
+    """
+    _compare(session, anyio="latest", tag="", extra=session.posargs)
+
+
+@nox.session(python=PYTHONS, default=False)
+@nox.parametrize("anyio", ANYIO_VERSIONS, ids=[f"anyio-{v}" for v in ANYIO_VERSIONS])
+def versions(session: nox.Session, anyio: str) -> None:
+    """Benchmark across anyio versions (4.13 and the newest) on every installed Python 3.11-3.13."""
+    _compare(session, anyio=anyio, tag=f"anyio-{anyio}", extra=session.posargs)
+
+
+@nox.session(python=False, default=False)
+def report(session: nox.Session) -> None:
+    """Print the comparison of result files or folders, e.g. from several machines (default results/)."""
+    session.run(_tools(session), "-m", "triptych", "report", *session.posargs, external=True)
+
+
+def _venv(session: nox.Session, location: Path, interpreter: str) -> tuple[str, list[str]]:
+    """Create the virtualenv at ``location`` if needed; return its python and an install command."""
+    python = location / "bin" / "python"
+    if shutil.which("uv"):
+        if not python.exists():
+            session.run("uv", "venv", "--quiet", "--python", interpreter, str(location), external=True)
+        return str(python), ["uv", "pip", "install", "--quiet", "--python", str(python)]
+    if not python.exists():
+        session.run(interpreter, "-m", "venv", str(location), external=True)
+    return str(python), [str(python), "-m", "pip", "install", "--quiet"]
+
+
+def _tools(session: nox.Session) -> str:
+    """The virtualenv that runs the benchmark runner and the report (the project and pyperf)."""
+    python, install = _venv(session, Path(".nox", "flavours", "tools").resolve(), "python3")
+    session.run(*install, "-e", ".", "pyperf>=2.8", external=True)
+    return python
+
+
+def _compare(session: nox.Session, *, anyio: str, tag: str, extra: list[str]) -> None:
+    tools = _tools(session)
+    flavours = [*FLAVOURS, "reference"] if anyio == "latest" else ["asyncio", "trio", "anyio-asyncio", "anyio-trio"]
+    pythons = [f"{name}={_flavour_python(session, name, anyio=anyio)}" for name in flavours]
+    arguments = [argument for pair in pythons for argument in ("--python", pair)]
+    if tag:
+        arguments += ["--tag", tag]
+    session.run(tools, "-m", "triptych", "bench", *arguments, *extra, external=True)

@@ -5,5 +5,8 @@ suite tests; ``impl_asyncio``, ``impl_trio`` and ``impl_anyio`` implement it. No
 this package imports an async library.
 """
 
-WORKLOADS: tuple[str, ...] = ("fanout",)
+WORKLOADS: tuple[str, ...] = ("fanout", "timeouts")
 """The workload modules every ``impl_*`` package provides, in reading order."""
+
+MIRRORED: tuple[str, ...] = (*WORKLOADS, "primitives")
+"""Every module the three packages mirror: the workloads and the benchmark primitives."""

@@ -154,6 +154,20 @@ class Flavour:
             return True
         return False
 
+    async def current_time(self) -> float:
+        """The running loop's clock, virtual under ``virtual_clock`` (call it from inside :meth:`run`)."""
+        if self.library == "anyio":
+            import anyio
+
+            return anyio.current_time()
+        if self.loop == "trio":
+            import trio
+
+            return trio.current_time()
+        import asyncio
+
+        return asyncio.get_running_loop().time()
+
     async def sleep(self, seconds: float) -> None:
         """The library's own sleep (call it from inside :meth:`run`)."""
         if self.library == "anyio":

@@ -1,7 +1,7 @@
 """Keep the three implementations honest: the same names, signatures and sections everywhere.
 
 Like httpcore's ``unasync.py --check``, this compares the packages by machine and reports
-the first place where they drift. It checks, for every workload in ``shared.WORKLOADS``:
+the first place where they drift. It checks, for every module in ``shared.MIRRORED``:
 
 - each of ``impl_asyncio``, ``impl_trio`` and ``impl_anyio`` has the module;
 - its ``__all__`` lists exactly the contract's functions, in the contract's order;
@@ -151,8 +151,8 @@ def _check_imports() -> Iterator[str]:
 def check() -> list[str]:
     """Every mismatch between the three packages and the contract, most basic first."""
     problems = list(_check_imports())
-    for workload in shared.WORKLOADS:
-        problems.extend(_check_workload(workload))
+    for module in shared.MIRRORED:
+        problems.extend(_check_workload(module))
     return problems
 
 
@@ -163,7 +163,7 @@ def main() -> int:
         if len(problems) > 1:
             print(f"parity: ... and {len(problems) - 1} more")
         return 1
-    print(f"parity: {', '.join(IMPL_PACKAGES)} match the contract for {', '.join(shared.WORKLOADS)}")
+    print(f"parity: {', '.join(IMPL_PACKAGES)} match the contract for {', '.join(shared.MIRRORED)}")
     return 0
 
 

@@ -1,0 +1,163 @@
+"""Timeouts in AnyIO: a ``CancelScope(deadline=...)`` per job in a task group of ``limit``
+workers, a cleanup under ``CancelScope(shield=True)``, and retry under ``move_on_after``.
+
+Contract and docstrings: :class:`shared.timeouts.Timeouts`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from typing import TypeVar
+
+import anyio
+
+from shared.timeouts import (
+    DeadlineExceeded,
+    Job,
+    JobEvent,
+    JobOutcome,
+    JobStatus,
+    RetriesExhausted,
+    check_batch_args,
+    check_retry_args,
+    stop_for,
+)
+
+__all__ = ["run_jobs", "retry"]
+
+T = TypeVar("T")
+OnEvent = Callable[[int, JobEvent], object]
+OnRetry = Callable[[int, Exception, float], object]
+
+
+# --- One job -------------------------------------------------------------------------------
+
+
+async def _cleanup(index: int, job: Job, on_event: OnEvent) -> None:
+    on_event(index, JobEvent.CLEANUP_STARTED)
+    await anyio.sleep(job.cleanup_seconds)
+    on_event(index, JobEvent.CLEANED_UP)
+
+
+async def _run_job(index: int, job: Job, stop_at: float, cause: JobStatus, on_event: OnEvent) -> JobOutcome:
+    on_event(index, JobEvent.STARTED)
+    try:
+        # One scope at the earlier of the two deadlines; `cause` says which one it is.
+        # (anyio has no move_on_at: a CancelScope takes the absolute deadline.)
+        with anyio.CancelScope(deadline=stop_at) as scope:
+            await anyio.sleep(job.work_seconds)
+    finally:
+        # Cancellation is level-triggered, on asyncio too: under a cancel from outside or a failing sibling,
+        # every await here would raise again at once. Shielded, the cleanup finishes, and
+        # the Cancelled carries on from here.
+        with anyio.CancelScope(shield=True):
+            await _cleanup(index, job, on_event)
+    status = cause if scope.cancelled_caught else JobStatus.FINISHED
+    return JobOutcome(index, job, status, cleaned_up=True)
+
+
+# --- The batch -----------------------------------------------------------------------------
+#
+# `limit` workers share one iterator of jobs, so jobs start in input order and at most
+# `limit` run at once, and a worker that finds the overall deadline passed marks the rest
+# NOT_STARTED without waiting. Deadlines are absolute times on the loop's clock.
+
+
+async def _worker(
+    jobs: Iterator[tuple[int, Job]],
+    job_timeout: float,
+    deadline_at: float,
+    on_event: OnEvent,
+    done: dict[int, JobOutcome],
+) -> None:
+    for index, job in jobs:
+        # A cancel that came during the last cleanup was held off by its shield and has not
+        # been raised yet (nothing has checkpointed since): raise it here, before the next
+        # job starts, rather than at that job's first await.
+        await anyio.lowlevel.checkpoint_if_cancelled()
+        now = anyio.current_time()
+        if now >= deadline_at:
+            done[index] = JobOutcome(index, job, JobStatus.NOT_STARTED, cleaned_up=False)
+        else:
+            stop_at, cause = stop_for(now, job_timeout, deadline_at)
+            done[index] = await _run_job(index, job, stop_at, cause, on_event)
+
+
+async def _run_batch(
+    jobs: list[Job], limit: int, job_timeout: float, deadline: float, on_event: OnEvent
+) -> list[JobOutcome]:
+    deadline_at = anyio.current_time() + deadline
+    pending = iter(enumerate(jobs))
+    done: dict[int, JobOutcome] = {}
+    try:
+        async with anyio.create_task_group() as workers:
+            for _ in range(min(limit, len(jobs))):
+                workers.start_soon(_worker, pending, job_timeout, deadline_at, on_event, done)
+    except* Exception as failures:
+        # Only on_event can fail a worker; the task group wraps its error even when alone.
+        raise failures.exceptions[0]
+    return [done[index] for index in range(len(jobs))]
+
+
+# --- Retry with backoff --------------------------------------------------------------------
+
+
+async def _attempts(
+    operation: Callable[[], Awaitable[T]],
+    retry_on: tuple[type[Exception], ...],
+    delays: list[float],
+    on_retry: OnRetry,
+    failures: list[Exception],
+) -> T:
+    # Every retryable failure goes into `failures`, which outlives this call: when the
+    # deadline cuts in, the caller still knows how many attempts failed and the last error.
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            return await operation()
+        except retry_on as exc:
+            failures.append(exc)
+            if attempt > len(delays):
+                raise RetriesExhausted(attempt, exc) from exc
+            on_retry(attempt, exc, delays[attempt - 1])
+        await anyio.sleep(delays[attempt - 1])
+
+
+# --- Public API ----------------------------------------------------------------------------
+
+
+async def run_jobs(
+    jobs: Iterable[Job],
+    *,
+    limit: int,
+    job_timeout: float | None = None,
+    deadline: float | None = None,
+    on_event: Callable[[int, JobEvent], object] | None = None,
+) -> list[JobOutcome]:
+    """Contract: :meth:`shared.timeouts.Timeouts.run_jobs`."""
+    job_list, limit, job_seconds, deadline_seconds = check_batch_args(jobs, limit, job_timeout, deadline, on_event)
+    return await _run_batch(job_list, limit, job_seconds, deadline_seconds, on_event or (lambda index, event: None))
+
+
+async def retry(
+    operation: Callable[[], Awaitable[T]],
+    *,
+    retry_on: type[Exception] | tuple[type[Exception], ...],
+    attempts: int,
+    base_delay: float,
+    factor: float = 2.0,
+    max_delay: float | None = None,
+    deadline: float | None = None,
+    on_retry: Callable[[int, Exception, float], object] | None = None,
+) -> T:
+    """Contract: :meth:`shared.timeouts.Timeouts.retry`."""
+    kinds, delays, seconds = check_retry_args(
+        operation, retry_on, attempts, base_delay, factor, max_delay, deadline, on_retry
+    )
+    failures: list[Exception] = []
+    # move_on_after, not fail_after: its expiry can't be mistaken for a TimeoutError that the
+    # operation raised itself (not retryable, so it must pass through unchanged).
+    with anyio.move_on_after(seconds):
+        return await _attempts(operation, kinds, delays, on_retry or (lambda attempt, error, delay: None), failures)
+    raise DeadlineExceeded(seconds, len(failures)) from (failures[-1] if failures else None)

@@ -1,0 +1,191 @@
+"""Timeouts in raw asyncio: ``asyncio.timeout_at`` per job in a TaskGroup of ``limit`` workers,
+a cleanup shielded by a task awaited to its end, and retry under ``asyncio.timeout``.
+
+Contract and docstrings: :class:`shared.timeouts.Timeouts`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator
+from typing import Any, TypeVar
+
+from shared.timeouts import (
+    DeadlineExceeded,
+    Job,
+    JobEvent,
+    JobOutcome,
+    JobStatus,
+    RetriesExhausted,
+    check_batch_args,
+    check_retry_args,
+    stop_for,
+)
+
+__all__ = ["run_jobs", "retry"]
+
+T = TypeVar("T")
+OnEvent = Callable[[int, JobEvent], object]
+OnRetry = Callable[[int, Exception, float], object]
+
+
+# --- Only in asyncio: no shielded cancel scope, so a task awaited to its end stands in ----
+#
+# asyncio.shield() alone is not a shielded scope: at the first cancel its waiter gets
+# CancelledError at once while the shielded work runs on, owned by nobody (FACTS 10), so
+# the call could return, or the caller's cancel complete, with a cleanup still running:
+#
+#     finally:
+#         await asyncio.shield(cleanup())  # <- CancelledError; cleanup() runs on, orphaned
+#
+# Here the waiter waits through every cancel and re-raises the cancellation only once the
+# cleanup is done; asyncio's cancellation is edge-triggered, so the waits after the first
+# CancelledError are not interrupted unless someone cancels again.
+
+
+async def _shielded(cleanup: Coroutine[Any, Any, None]) -> None:
+    task = asyncio.create_task(cleanup)
+    cancelled: asyncio.CancelledError | None = None
+    while not task.done():
+        try:
+            await asyncio.wait([task])
+        except asyncio.CancelledError as exc:
+            cancelled = exc
+    if cancelled is not None:
+        raise cancelled
+    task.result()
+
+
+# --- One job -------------------------------------------------------------------------------
+
+
+async def _cleanup(index: int, job: Job, on_event: OnEvent) -> None:
+    on_event(index, JobEvent.CLEANUP_STARTED)
+    await asyncio.sleep(job.cleanup_seconds)
+    on_event(index, JobEvent.CLEANED_UP)
+
+
+async def _run_job(index: int, job: Job, stop_at: float, cause: JobStatus, on_event: OnEvent) -> JobOutcome:
+    on_event(index, JobEvent.STARTED)
+    status = JobStatus.FINISHED
+    try:
+        # One scope at the earlier of the two deadlines; `cause` says which one it is.
+        async with asyncio.timeout_at(stop_at):
+            await asyncio.sleep(job.work_seconds)
+    except TimeoutError:
+        status = cause
+    finally:
+        # The job's own scope has closed, but a cancel from outside or a failing sibling
+        # can land here, and a plain await would be cut short by it.
+        await _shielded(_cleanup(index, job, on_event))
+    return JobOutcome(index, job, status, cleaned_up=True)
+
+
+# --- The batch -----------------------------------------------------------------------------
+#
+# `limit` workers share one iterator of jobs, so jobs start in input order and at most
+# `limit` run at once, and a worker that finds the overall deadline passed marks the rest
+# NOT_STARTED without waiting. Deadlines are absolute times on the loop's clock.
+
+
+async def _worker(
+    jobs: Iterator[tuple[int, Job]],
+    job_timeout: float,
+    deadline_at: float,
+    on_event: OnEvent,
+    done: dict[int, JobOutcome],
+) -> None:
+    loop = asyncio.get_running_loop()
+    for index, job in jobs:
+        # No check for a pending cancel here (trio and anyio need one): _shielded re-raises
+        # a cancel that came during the cleanup as soon as the cleanup is done.
+        now = loop.time()
+        if now >= deadline_at:
+            done[index] = JobOutcome(index, job, JobStatus.NOT_STARTED, cleaned_up=False)
+        else:
+            stop_at, cause = stop_for(now, job_timeout, deadline_at)
+            done[index] = await _run_job(index, job, stop_at, cause, on_event)
+
+
+async def _run_batch(
+    jobs: list[Job], limit: int, job_timeout: float, deadline: float, on_event: OnEvent
+) -> list[JobOutcome]:
+    deadline_at = asyncio.get_running_loop().time() + deadline
+    pending = iter(enumerate(jobs))
+    done: dict[int, JobOutcome] = {}
+    try:
+        async with asyncio.TaskGroup() as workers:
+            for _ in range(min(limit, len(jobs))):
+                workers.create_task(_worker(pending, job_timeout, deadline_at, on_event, done))
+    except* Exception as failures:
+        # Only on_event can fail a worker; the TaskGroup wraps its error even when alone.
+        raise failures.exceptions[0]
+    return [done[index] for index in range(len(jobs))]
+
+
+# --- Retry with backoff --------------------------------------------------------------------
+
+
+async def _attempts(
+    operation: Callable[[], Awaitable[T]],
+    retry_on: tuple[type[Exception], ...],
+    delays: list[float],
+    on_retry: OnRetry,
+    failures: list[Exception],
+) -> T:
+    # Every retryable failure goes into `failures`, which outlives this call: when the
+    # deadline cuts in, the caller still knows how many attempts failed and the last error.
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            return await operation()
+        except retry_on as exc:
+            failures.append(exc)
+            if attempt > len(delays):
+                raise RetriesExhausted(attempt, exc) from exc
+            on_retry(attempt, exc, delays[attempt - 1])
+        await asyncio.sleep(delays[attempt - 1])
+
+
+# --- Public API ----------------------------------------------------------------------------
+
+
+async def run_jobs(
+    jobs: Iterable[Job],
+    *,
+    limit: int,
+    job_timeout: float | None = None,
+    deadline: float | None = None,
+    on_event: Callable[[int, JobEvent], object] | None = None,
+) -> list[JobOutcome]:
+    """Contract: :meth:`shared.timeouts.Timeouts.run_jobs`."""
+    job_list, limit, job_seconds, deadline_seconds = check_batch_args(jobs, limit, job_timeout, deadline, on_event)
+    return await _run_batch(job_list, limit, job_seconds, deadline_seconds, on_event or (lambda index, event: None))
+
+
+async def retry(
+    operation: Callable[[], Awaitable[T]],
+    *,
+    retry_on: type[Exception] | tuple[type[Exception], ...],
+    attempts: int,
+    base_delay: float,
+    factor: float = 2.0,
+    max_delay: float | None = None,
+    deadline: float | None = None,
+    on_retry: Callable[[int, Exception, float], object] | None = None,
+) -> T:
+    """Contract: :meth:`shared.timeouts.Timeouts.retry`."""
+    kinds, delays, seconds = check_retry_args(
+        operation, retry_on, attempts, base_delay, factor, max_delay, deadline, on_retry
+    )
+    failures: list[Exception] = []
+    try:
+        async with asyncio.timeout(seconds) as scope:
+            return await _attempts(operation, kinds, delays, on_retry or (lambda attempt, error, delay: None), failures)
+    except TimeoutError:
+        # asyncio.timeout has no "move on" form: its own expiry and a TimeoutError that the
+        # operation raised (not retryable, so it must pass through unchanged) look alike.
+        if not scope.expired():
+            raise
+        raise DeadlineExceeded(seconds, len(failures)) from (failures[-1] if failures else None)

@@ -1,0 +1,521 @@
+"""Timeouts behaviour (contract: shared.timeouts.Timeouts) on every flavour.
+
+Time is virtual wherever the flavour has a virtual clock (trio's MockClock on trio and
+anyio-on-trio, looptime on stdlib asyncio), so there the scenarios below play out exactly
+and at once. The two uvloop flavours have no virtual clock and run in real time, so every
+scenario is decided by wide margins: a job that a deadline must stop never ends by
+itself (``math.inf``), and every event that must come before another comes at least
+0.05 s earlier (0.1 s or more in all but one test), so a busy machine cannot reorder
+them. Durations are powers of two where the virtual clocks must compare sums exactly.
+
+Delays and elapsed times measured on the loop's clock are asserted with the same
+tolerance on all six flavours: at least the requested time (less 10 ms, for uvloop's
+millisecond timers) and at most 0.1 s more, generous enough for real time on uvloop; on
+the virtual clocks the measured value is the exact one. The exact backoff schedule is
+asserted through ``on_retry``, which is told the delay requested.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from shared.timeouts import DeadlineExceeded, Job, JobEvent, JobOutcome, JobStatus, RetriesExhausted
+from tests.conftest import Run
+from triptych.flavours import Flavour
+
+FINISHED, TIMED_OUT, DEADLINE, NOT_STARTED = (
+    JobStatus.FINISHED,
+    JobStatus.TIMED_OUT,
+    JobStatus.DEADLINE,
+    JobStatus.NOT_STARTED,
+)
+LIFECYCLE = [JobEvent.STARTED, JobEvent.CLEANUP_STARTED, JobEvent.CLEANED_UP]
+EARLY, LATE = 0.01, 0.1
+"""How far a measured time may fall short of, or run past, the requested one (see above)."""
+
+Log = list[tuple[int, JobEvent] | str]
+
+
+class Flaky(Exception):
+    """The retryable error of the retry tests."""
+
+
+def _recorder(log: Log) -> Callable[[int, JobEvent], None]:
+    def on_event(index: int, event: JobEvent) -> None:
+        log.append((index, event))
+
+    return on_event
+
+
+def _lifecycle(log: Log, index: int) -> list[JobEvent]:
+    return [entry[1] for entry in log if isinstance(entry, tuple) and entry[0] == index]
+
+
+def _statuses(outcomes: list[JobOutcome]) -> list[tuple[int, str, JobStatus, bool]]:
+    return [(o.index, o.name, o.status, o.cleaned_up) for o in outcomes]
+
+
+def _about(measured: float, requested: float) -> bool:
+    return requested - EARLY <= measured <= requested + LATE
+
+
+# --- The batch -----------------------------------------------------------------------------
+
+
+def test_each_outcome_names_what_stopped_the_job(flavour: Flavour, run: Run) -> None:
+    timeouts = flavour.workload("timeouts")
+    # One at a time, job timeout 0.25 s, overall deadline 0.5 s, each cleanup 0.0625 s:
+    #   quick  0      -> 0.0625  finished, cleaned up at 0.0625
+    #   slow   0.0625 -> 0.3125  its own timeout (0.3125 < 0.5), cleaned up at 0.375
+    #   late   0.375  -> 0.5     the deadline (0.5 < its own 0.625), cleaned up at 0.5625
+    #   never  its turn comes at 0.5625, after the deadline
+    jobs = [
+        Job("quick", 0, 0.0625),
+        Job("slow", math.inf, 0.0625),
+        Job("late", math.inf, 0.0625),
+        Job("never", 0, 0.0625),
+    ]
+    log: Log = []
+
+    async def scenario() -> tuple[list[JobOutcome], float]:
+        start = await flavour.current_time()
+        outcomes = await timeouts.run_jobs(jobs, limit=1, job_timeout=0.25, deadline=0.5, on_event=_recorder(log))
+        return outcomes, await flavour.current_time() - start
+
+    outcomes, elapsed = run(scenario, virtual_clock=flavour.has_virtual_clock)
+
+    assert _statuses(outcomes) == [
+        (0, "quick", FINISHED, True),
+        (1, "slow", TIMED_OUT, True),
+        (2, "late", DEADLINE, True),
+        (3, "never", NOT_STARTED, False),
+    ]
+    assert [o.job for o in outcomes] == jobs
+    # Every job that started ran its whole cleanup, in order; the one that never started has none.
+    assert [_lifecycle(log, index) for index in range(4)] == [LIFECYCLE, LIFECYCLE, LIFECYCLE, []]
+    assert log.count((2, JobEvent.CLEANED_UP)) == 1
+    assert _about(elapsed, 0.5625)
+
+
+TIE_CASES = [
+    # (id, job_timeout, deadline, work of each job, statuses)
+    ("job-timeout-first", 0.125, 0.25, [math.inf], [TIMED_OUT]),
+    ("deadline-first", 0.25, 0.125, [math.inf], [DEADLINE]),
+    ("tie-goes-to-the-deadline", 0.125, 0.125, [math.inf], [DEADLINE]),
+    # The second job starts at 0.125, so its own deadline (0.25) meets the overall one.
+    ("tie-for-a-later-job", 0.125, 0.25, [math.inf, math.inf], [TIMED_OUT, DEADLINE]),
+]
+
+
+@pytest.mark.parametrize(
+    ("job_timeout", "deadline", "work", "expected"),
+    [case[1:] for case in TIE_CASES],
+    ids=[case[0] for case in TIE_CASES],
+)
+def test_the_earlier_deadline_is_reported_and_a_tie_goes_to_the_overall_deadline(
+    flavour: Flavour, run: Run, job_timeout: float, deadline: float, work: list[float], expected: list[JobStatus]
+) -> None:
+    timeouts = flavour.workload("timeouts")
+    jobs = [Job(f"job{n}", seconds) for n, seconds in enumerate(work)]
+
+    outcomes = run(
+        timeouts.run_jobs,
+        jobs,
+        limit=1,
+        job_timeout=job_timeout,
+        deadline=deadline,
+        virtual_clock=flavour.has_virtual_clock,
+    )
+
+    # On the virtual clocks the ties are exact (powers of two add up exactly), so these
+    # runs prove the rule; on uvloop a job starts a little after the call, its own deadline
+    # falls just after the overall one, and the rule gives the same answer from that side.
+    assert [o.status for o in outcomes] == expected
+    assert all(o.cleaned_up for o in outcomes)
+
+
+def test_a_cleanup_outlives_the_deadline_and_the_call_waits_for_it(flavour: Flavour, run: Run) -> None:
+    timeouts = flavour.workload("timeouts")
+    # The deadline stops `slow` at 0.125; its cleanup runs on to 0.375, which also uses up
+    # `next`'s turn.
+    jobs = [Job("slow", math.inf, 0.25), Job("next", 0)]
+    log: Log = []
+
+    async def scenario() -> tuple[list[JobOutcome], float]:
+        start = await flavour.current_time()
+        outcomes = await timeouts.run_jobs(jobs, limit=1, job_timeout=10, deadline=0.125, on_event=_recorder(log))
+        log.append("returned")
+        return outcomes, await flavour.current_time() - start
+
+    outcomes, elapsed = run(scenario, virtual_clock=flavour.has_virtual_clock)
+
+    assert _statuses(outcomes) == [(0, "slow", DEADLINE, True), (1, "next", NOT_STARTED, False)]
+    assert log == [(0, event) for event in LIFECYCLE] + ["returned"]
+    assert _about(elapsed, 0.375)
+
+
+@pytest.mark.parametrize(
+    ("work", "cleanup"),
+    [(math.inf, 0.125), (0, 0.25)],
+    ids=["cancelled-during-work", "cancelled-during-cleanup"],
+)
+def test_a_cancel_from_outside_waits_for_every_cleanup_then_propagates(
+    flavour: Flavour, run: Run, work: float, cleanup: float
+) -> None:
+    timeouts = flavour.workload("timeouts")
+    # Three jobs are running when the cancel comes at 0.125: still working (their cleanups
+    # then run to 0.25), or already cleaning up (their cleanups started at 0 and end at
+    # 0.25). A shield that only shields the waiter (asyncio.shield alone) would let
+    # "cancelled" be logged before the cleanups end, and the run fixture would find their
+    # tasks still alive. The fourth job must never start: after a shielded cleanup the
+    # cancel is still pending, and a worker must not take another job before it lands.
+    jobs = [Job(f"job{n}", work, cleanup) for n in range(4)]
+    log: Log = []
+
+    async def scenario() -> tuple[bool, float]:
+        start = await flavour.current_time()
+        call = functools.partial(timeouts.run_jobs, jobs, limit=3, on_event=_recorder(log))
+        cancelled = await flavour.cancelled_after(0.125, call)
+        log.append("cancelled")
+        return cancelled, await flavour.current_time() - start
+
+    cancelled, elapsed = run(scenario, virtual_clock=flavour.has_virtual_clock)
+
+    # The cancellation reached the caller's scope: not swallowed, not turned into an error.
+    assert cancelled is True
+    assert [_lifecycle(log, index) for index in range(4)] == [LIFECYCLE, LIFECYCLE, LIFECYCLE, []]
+    assert log[-1] == "cancelled"
+    assert _about(elapsed, 0.25)
+
+
+def test_jobs_start_in_order_and_at_most_limit_run_at_once(flavour: Flavour, run: Run) -> None:
+    timeouts = flavour.workload("timeouts")
+    jobs = [Job(f"job{n}", 0.03125, 0.03125) for n in range(7)]
+    log: Log = []
+
+    outcomes = run(timeouts.run_jobs, jobs, limit=3, on_event=_recorder(log), virtual_clock=flavour.has_virtual_clock)
+
+    assert _statuses(outcomes) == [(n, f"job{n}", FINISHED, True) for n in range(7)]
+    assert [entry[0] for entry in log if isinstance(entry, tuple) and entry[1] is JobEvent.STARTED] == list(range(7))
+    running, peak = 0, 0
+    for entry in log:
+        assert isinstance(entry, tuple)
+        running += {JobEvent.STARTED: 1, JobEvent.CLEANUP_STARTED: 0, JobEvent.CLEANED_UP: -1}[entry[1]]
+        peak = max(peak, running)
+    assert (peak, running) == (3, 0)
+
+
+def test_jobs_waiting_for_a_slot_at_the_deadline_never_start(flavour: Flavour, run: Run) -> None:
+    timeouts = flavour.workload("timeouts")
+    jobs = [Job(f"job{n}", math.inf, 0.0625) for n in range(5)]
+    log: Log = []
+
+    outcomes = run(
+        timeouts.run_jobs,
+        jobs,
+        limit=2,
+        deadline=0.125,
+        on_event=_recorder(log),
+        virtual_clock=flavour.has_virtual_clock,
+    )
+
+    assert [(o.status, o.cleaned_up) for o in outcomes] == [(DEADLINE, True)] * 2 + [(NOT_STARTED, False)] * 3
+    assert [_lifecycle(log, index) for index in range(5)] == [LIFECYCLE] * 2 + [[]] * 3
+
+
+def test_without_bounds_every_job_finishes_and_no_jobs_give_no_outcomes(flavour: Flavour, run: Run) -> None:
+    timeouts = flavour.workload("timeouts")
+    jobs = [Job("a", 0.0625, 0.0625), Job("b", 0), Job("c", 0.03125)]
+
+    outcomes = run(timeouts.run_jobs, iter(jobs), limit=2, virtual_clock=flavour.has_virtual_clock)
+
+    assert _statuses(outcomes) == [(0, "a", FINISHED, True), (1, "b", FINISHED, True), (2, "c", FINISHED, True)]
+    assert run(timeouts.run_jobs, [], limit=1, job_timeout=1, deadline=1) == []
+
+
+def test_an_error_from_on_event_comes_out_bare_after_the_running_cleanups(flavour: Flavour, run: Run) -> None:
+    timeouts = flavour.workload("timeouts")
+    jobs = [Job("running", math.inf, 0.0625), Job("refused", 0)]
+    log: Log = []
+
+    class Boom(Exception):
+        pass
+
+    def on_event(index: int, event: JobEvent) -> None:
+        log.append((index, event))
+        if index == 1:
+            raise Boom
+
+    with pytest.raises(Boom) as caught:
+        run(timeouts.run_jobs, jobs, limit=2, on_event=on_event, virtual_clock=flavour.has_virtual_clock)
+
+    assert type(caught.value) is Boom
+    # Job 1 failed as it started, which stopped job 0's work; job 0 still cleaned up.
+    assert log == [
+        (0, JobEvent.STARTED),
+        (1, JobEvent.STARTED),
+        (0, JobEvent.CLEANUP_STARTED),
+        (0, JobEvent.CLEANED_UP),
+    ]
+
+
+# --- Retry with backoff --------------------------------------------------------------------
+
+
+class _Operation:
+    """An operation for retry(): ``script`` says what each call does, by call number.
+
+    "fail" raises a fresh :class:`Flaky`; "hang" waits forever (until cancelled); any
+    other value is returned. Calls past the script repeat its last entry.
+    """
+
+    def __init__(self, flavour: Flavour, script: list[object]) -> None:
+        self.flavour, self.script = flavour, script
+        self.started: list[float] = []
+        self.errors: list[Flaky] = []
+        self.cancelled = 0
+
+    async def __call__(self) -> object:
+        self.started.append(await self.flavour.current_time())
+        step = self.script[min(len(self.started), len(self.script)) - 1]
+        if step == "fail":
+            self.errors.append(Flaky(f"attempt {len(self.started)}"))
+            raise self.errors[-1]
+        if step == "hang":
+            try:
+                await self.flavour.sleep(math.inf)
+            finally:
+                self.cancelled += 1
+        return step
+
+    def gaps(self) -> list[float]:
+        return [later - earlier for earlier, later in zip(self.started, self.started[1:], strict=False)]
+
+
+def test_retry_returns_as_soon_as_an_attempt_succeeds(flavour: Flavour, run: Run) -> None:
+    timeouts = flavour.workload("timeouts")
+    operation = _Operation(flavour, ["fail", "fail", "done"])
+    retries: list[tuple[int, Exception, float]] = []
+
+    result = run(
+        timeouts.retry,
+        operation,
+        retry_on=Flaky,
+        attempts=5,
+        base_delay=0.01,
+        factor=3,
+        on_retry=lambda *event: retries.append(event),
+        virtual_clock=flavour.has_virtual_clock,
+    )
+
+    assert result == "done"
+    assert len(operation.started) == 3
+    assert retries == [(1, operation.errors[0], 0.01), (2, operation.errors[1], 0.01 * 3)]
+    assert all(map(_about, operation.gaps(), [0.01, 0.03]))
+
+
+def test_backoff_grows_by_factor_up_to_max_delay_then_the_retries_are_exhausted(flavour: Flavour, run: Run) -> None:
+    timeouts = flavour.workload("timeouts")
+    operation = _Operation(flavour, ["fail"])
+    retries: list[tuple[int, Exception, float]] = []
+
+    with pytest.raises(RetriesExhausted) as caught:
+        run(
+            timeouts.retry,
+            operation,
+            retry_on=(KeyError, Flaky),
+            attempts=6,
+            base_delay=0.01,
+            max_delay=0.04,
+            deadline=30,
+            on_retry=lambda *event: retries.append(event),
+            virtual_clock=flavour.has_virtual_clock,
+        )
+
+    error = caught.value
+    assert type(error) is RetriesExhausted
+    assert error.attempts == 6
+    assert error.__cause__ is operation.errors[-1]
+    assert error.last_error is operation.errors[-1]
+    assert str(error) == "all 6 attempt(s) failed; the last with Flaky('attempt 6')"
+    assert len(operation.started) == 6
+    assert [delay for _, _, delay in retries] == [0.01, 0.02, 0.04, 0.04, 0.04]
+    assert [(attempt, err) for attempt, err, _ in retries] == list(enumerate(operation.errors[:5], start=1))
+    assert all(map(_about, operation.gaps(), [0.01, 0.02, 0.04, 0.04, 0.04]))
+
+
+@pytest.mark.parametrize("raised", [KeyError, TimeoutError], ids=["KeyError", "TimeoutError"])
+def test_an_error_that_is_not_retryable_passes_through_at_once(
+    flavour: Flavour, run: Run, raised: type[Exception]
+) -> None:
+    timeouts = flavour.workload("timeouts")
+    calls: list[int] = []
+    retries: list[object] = []
+
+    async def operation() -> None:
+        calls.append(1)
+        # A TimeoutError of the operation's own must not pass for the retry's deadline.
+        raise raised("not retryable")
+
+    with pytest.raises(raised) as caught:
+        run(
+            timeouts.retry,
+            operation,
+            retry_on=Flaky,
+            attempts=3,
+            base_delay=0.01,
+            deadline=30,
+            on_retry=lambda *event: retries.append(event),
+            virtual_clock=flavour.has_virtual_clock,
+        )
+
+    assert type(caught.value) is raised
+    assert (len(calls), retries) == (1, [])
+
+
+RETRY_DEADLINE_CASES = [
+    # (id, script, failed attempts, calls, attempts cancelled); deadline 0.2 s, delays 0.1 s then 0.2 s
+    ("first-attempt-cut-short", ["hang"], 0, 1, 1),
+    ("later-attempt-cut-short", ["fail", "hang"], 1, 2, 1),
+    ("backoff-cut-short", ["fail"], 2, 2, 0),
+]
+
+
+@pytest.mark.parametrize(
+    ("script", "failed", "calls", "cancelled"),
+    [case[1:] for case in RETRY_DEADLINE_CASES],
+    ids=[case[0] for case in RETRY_DEADLINE_CASES],
+)
+def test_the_retry_deadline_raises_the_one_shared_timeout_type(
+    flavour: Flavour, run: Run, script: list[object], failed: int, calls: int, cancelled: int
+) -> None:
+    timeouts = flavour.workload("timeouts")
+    operation = _Operation(flavour, script)
+    elapsed: list[float] = []
+
+    async def scenario() -> None:
+        start = await flavour.current_time()
+        try:
+            await timeouts.retry(operation, retry_on=Flaky, attempts=10, base_delay=0.1, deadline=0.2)
+        finally:
+            elapsed.append(await flavour.current_time() - start)
+
+    with pytest.raises(DeadlineExceeded) as caught:
+        run(scenario, virtual_clock=flavour.has_virtual_clock)
+
+    error = caught.value
+    assert type(error) is DeadlineExceeded
+    assert isinstance(error, TimeoutError)
+    import trio  # here, not at the top: a missing trio must fail as the flavours say, not at import
+
+    assert not isinstance(error, trio.TooSlowError)
+    assert (error.seconds, error.failed_attempts) == (0.2, failed)
+    assert str(error) == f"the deadline of 0.2 s passed after {failed} failed attempt(s)"
+    assert error.__cause__ is (operation.errors[-1] if failed else None)
+    assert (len(operation.started), len(operation.errors), operation.cancelled) == (calls, failed, cancelled)
+    assert _about(elapsed[0], 0.2)
+
+
+@pytest.mark.parametrize("script", [["fail"], ["hang"]], ids=["during-backoff", "during-an-attempt"])
+def test_a_cancel_from_outside_stops_the_retry_and_propagates(flavour: Flavour, run: Run, script: list[object]) -> None:
+    timeouts = flavour.workload("timeouts")
+    operation = _Operation(flavour, script)
+    retries: list[object] = []
+    call = functools.partial(
+        timeouts.retry,
+        operation,
+        retry_on=Flaky,
+        attempts=5,
+        base_delay=1,
+        deadline=30,
+        on_retry=lambda *event: retries.append(event),
+    )
+
+    async def scenario() -> bool:
+        cancelled: bool = await flavour.cancelled_after(0.05, call)
+        return cancelled
+
+    assert run(scenario, virtual_clock=flavour.has_virtual_clock) is True
+    assert len(operation.started) == 1
+    assert (len(retries), operation.cancelled) == ((1, 0) if script == ["fail"] else (0, 1))
+
+
+# --- Bad input -----------------------------------------------------------------------------
+
+
+async def _never() -> None:
+    raise AssertionError("the operation ran despite bad arguments")
+
+
+BAD_BATCH = [
+    ({"limit": 0}, ValueError, "`limit` must be >= 1, got 0"),
+    ({"limit": 1.5}, TypeError, "`limit` must be an int, got 1.5"),
+    ({"job_timeout": 0}, ValueError, "`job_timeout` must be > 0, got 0"),
+    ({"job_timeout": "1s"}, TypeError, "`job_timeout` must be a number of seconds or None, got '1s'"),
+    ({"deadline": -1}, ValueError, "`deadline` must be > 0, got -1"),
+    ({"deadline": math.nan}, ValueError, "`deadline` must be > 0, got nan"),
+    ({"jobs": [Job("a", 1), ("b", 1)]}, TypeError, "`jobs[1]` must be a Job, got ('b', 1)"),
+    ({"on_event": 3}, TypeError, "`on_event` must be callable or None, got 3"),
+    ({"job": ("a", -1)}, ValueError, "`work_seconds` must be >= 0, got -1"),
+    ({"job": ("a", math.nan)}, ValueError, "`work_seconds` must be >= 0, got nan"),
+    ({"job": ("a", "1")}, TypeError, "`work_seconds` must be a number of seconds, got '1'"),
+    ({"job": ("a", 1, math.inf)}, ValueError, "`cleanup_seconds` must be finite, got inf"),
+    ({"job": ("a", 1, -0.5)}, ValueError, "`cleanup_seconds` must be >= 0, got -0.5"),
+]
+BAD_RETRY = [
+    ({"attempts": 0}, ValueError, "`attempts` must be >= 1, got 0"),
+    ({"attempts": "3"}, TypeError, "`attempts` must be an int, got '3'"),
+    ({"base_delay": -0.1}, ValueError, "`base_delay` must be >= 0, got -0.1"),
+    ({"base_delay": math.inf}, ValueError, "`base_delay` must be finite, got inf"),
+    ({"base_delay": None}, TypeError, "`base_delay` must be a number of seconds, got None"),
+    ({"factor": 0.5}, ValueError, "`factor` must be >= 1, got 0.5"),
+    ({"factor": math.nan}, ValueError, "`factor` must be >= 1, got nan"),
+    ({"factor": "2"}, TypeError, "`factor` must be a number, got '2'"),
+    ({"max_delay": -1}, ValueError, "`max_delay` must be >= 0, got -1"),
+    ({"deadline": 0}, ValueError, "`deadline` must be > 0, got 0"),
+    ({"deadline": True}, TypeError, "`deadline` must be a number of seconds or None, got True"),
+    (
+        {"retry_on": KeyboardInterrupt},
+        TypeError,
+        "`retry_on` must be an Exception subclass or a tuple of them, got <class 'KeyboardInterrupt'>",
+    ),
+    ({"retry_on": ()}, TypeError, "`retry_on` must be an Exception subclass or a tuple of them, got ()"),
+    (
+        {"retry_on": (Flaky, "OSError")},
+        TypeError,
+        f"`retry_on` must be an Exception subclass or a tuple of them, got ({Flaky!r}, 'OSError')",
+    ),
+    ({"operation": None}, TypeError, "`operation` must be callable, got None"),
+    ({"on_retry": 1}, TypeError, "`on_retry` must be callable or None, got 1"),
+]
+BAD_INPUT = [("run_jobs", *case) for case in BAD_BATCH] + [("retry", *case) for case in BAD_RETRY]
+
+
+@pytest.mark.parametrize(
+    ("call", "kwargs", "error", "message"),
+    BAD_INPUT,
+    ids=[f"{call}: {message}" for call, _, _, message in BAD_INPUT],
+)
+def test_bad_input_fails_alike_everywhere(
+    flavour: Flavour, run: Run, call: str, kwargs: dict[str, Any], error: type[Exception], message: str
+) -> None:
+    timeouts = flavour.workload("timeouts")
+
+    async def scenario() -> None:
+        arguments = dict(kwargs)
+        if call == "run_jobs":
+            # A bad Job fails as it is described, inside the loop like the rest.
+            job = Job(*arguments.pop("job", ("a", 1)))
+            await timeouts.run_jobs(**{"jobs": [job], "limit": 1, **arguments})
+        else:
+            operation: Callable[[], Awaitable[None]] = arguments.pop("operation", _never)
+            await timeouts.retry(operation, **{"retry_on": Flaky, "attempts": 3, "base_delay": 0.1, **arguments})
+
+    with pytest.raises(error, match=f"^{re.escape(message)}$"):
+        run(scenario)
