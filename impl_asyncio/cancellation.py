@@ -1,0 +1,195 @@
+"""Cancellation patterns in raw asyncio: TaskGroups, asyncio.timeout, and cleanups behind asyncio.shield.
+
+Contract and docstrings: :class:`shared.cancellation.Cancellation`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine, Iterable, Iterator
+from contextlib import suppress
+from typing import Any
+
+from shared.cancellation import (
+    AllJobsFailed,
+    Job,
+    JobFailed,
+    JobOutcome,
+    Ledger,
+    Log,
+    RaceResult,
+    ServeReport,
+    ShutdownSignal,
+    Step,
+    check_jobs,
+    check_race_args,
+    check_serve_args,
+)
+
+__all__ = ["run_all_or_nothing", "race_first", "serve"]
+
+
+# --- One job -----------------------------------------------------------------------------------
+
+
+async def _clean_up(job: Job, ledger: Ledger) -> None:
+    await asyncio.sleep(job.cleanup_seconds)
+    ledger.record(job, Step.CLEANED_UP)
+
+
+async def _run_job(job: Job, ledger: Ledger) -> None:
+    # A job starts after its first checkpoint. A task cancelled before it first runs never
+    # runs at all here, and one cancelled at this sleep(0) stops at it: either way the job
+    # never started, as under trio, where a cancelled task runs up to its first checkpoint.
+    await asyncio.sleep(0)
+    ledger.record(job, Step.STARTED)
+    try:
+        await asyncio.sleep(job.work_seconds)
+        if (error := job.failure()) is not None:
+            ledger.record(job, Step.FAILED, error)
+            raise error
+        ledger.record(job, Step.SUCCEEDED)
+    except asyncio.CancelledError:
+        ledger.record(job, Step.CANCELLED)
+        raise
+    finally:
+        # A plain await here would survive the cancel that ended the work (edge-triggered),
+        # but not one that lands during the cleanup: a finished job still cleaning up when a
+        # sibling fails or wins, or a second cancel.
+        await _shielded(_clean_up(job, ledger))
+
+
+# --- Only in asyncio: no shielded cancel scope, and shield() lets its waiter go at once -------
+
+
+async def _shielded(cleanup: Coroutine[Any, Any, None]) -> None:
+    """Run ``cleanup`` to its end even if this task is cancelled meanwhile; then let the cancel through.
+
+    ``asyncio.shield()`` protects the inner task, not the waiter: the waiter gets
+    CancelledError at once while the inner task runs on, owned by no one (FACTS.md, item
+    10). So the cleanup gets a task of its own, and this task keeps waiting for it, however
+    many times it is cancelled, before it re-raises the first cancellation. Cancellation is
+    edge-triggered, so each wait after a cancel runs until the next cancel, if any.
+    """
+    task = asyncio.create_task(cleanup)
+    try:
+        await asyncio.shield(task)
+    except asyncio.CancelledError:
+        while not task.done():
+            with suppress(asyncio.CancelledError):
+                await asyncio.wait([task])
+        raise
+
+
+# --- Only in asyncio: a TaskGroup has no cancel scope, so the winner stops it by raising ------
+
+
+class _RaceWon(Exception):
+    """Raised by the winning attempt: the TaskGroup cancels every other attempt and its body.
+
+    The asyncio docs' recipe for "Terminating a Task Group" (an exception the caller then
+    ignores); trio and AnyIO cancel the group's own cancel scope instead.
+    """
+
+
+# --- First-wins race ---------------------------------------------------------------------------
+#
+# Trio's happy eyeballs (open_tcp_stream) in asyncio: the race body starts an attempt, then
+# waits `stagger` seconds or until that attempt ends, and starts the next. asyncio.wait()
+# is that wait: it times out without cancelling the task it waits for.
+
+
+async def _attempt(job: Job, ledger: Ledger, winners: list[str]) -> None:
+    try:
+        await _run_job(job, ledger)
+    except Exception:
+        return  # recorded by the ledger; the race body sees this task end and starts the next
+    winners.append(job.name)
+    raise _RaceWon
+
+
+# --- Graceful shutdown -------------------------------------------------------------------------
+#
+# The pool of workers runs inside asyncio.timeout(None): no deadline until the shutdown
+# comes, and then the watcher moves the deadline to now + grace with Timeout.reschedule(),
+# the asyncio form of setting a trio cancel scope's deadline from another task.
+
+
+async def _worker(backlog: Iterator[Job], stop_taking: asyncio.Event, ledger: Ledger) -> None:
+    # Check before taking: a job taken after the shutdown would never run.
+    while not stop_taking.is_set() and (job := next(backlog, None)) is not None:
+        # A failed job is recorded by the ledger; the service outlives it.
+        with suppress(Exception):
+            await _run_job(job, ledger)
+
+
+async def _expire_after_grace(stop_taking: asyncio.Event, pool: asyncio.Timeout, grace: float | None) -> None:
+    await stop_taking.wait()
+    if grace is not None:
+        pool.reschedule(asyncio.get_running_loop().time() + grace)
+
+
+# --- Public API --------------------------------------------------------------------------------
+
+
+async def run_all_or_nothing(jobs: Iterable[Job], *, log: Log | None = None) -> tuple[JobOutcome, ...]:
+    """Contract: :meth:`shared.cancellation.Cancellation.run_all_or_nothing`."""
+    job_list = check_jobs(jobs, log)
+    ledger = Ledger(job_list, log)
+    try:
+        async with asyncio.TaskGroup() as group:
+            for job in job_list:
+                group.create_task(_run_job(job, ledger))
+    except* Exception:
+        # The group holds the failed job's error (several, if they failed at the same
+        # moment); the ledger knows which one came first.
+        name, error = ledger.first_failure()
+        raise JobFailed(name, error, ledger.outcomes()) from error
+    return ledger.outcomes()
+
+
+async def race_first(jobs: Iterable[Job], *, stagger: float | None = 0.25, log: Log | None = None) -> RaceResult:
+    """Contract: :meth:`shared.cancellation.Cancellation.race_first`."""
+    job_list, stagger = check_race_args(jobs, stagger, log)
+    ledger = Ledger(job_list, log)
+    winners: list[str] = []
+    try:
+        async with asyncio.TaskGroup() as race:
+            for job in job_list:
+                attempt = race.create_task(_attempt(job, ledger, winners))
+                # The attempt's head start: `stagger` seconds, cut short if it fails sooner.
+                await asyncio.wait([attempt], timeout=stagger)
+    except* _RaceWon:
+        pass
+    if winners:
+        return RaceResult(winners[0], ledger.outcomes())
+    raise AllJobsFailed.from_outcomes(ledger.outcomes())
+
+
+async def serve(
+    jobs: Iterable[Job],
+    *,
+    workers: int,
+    grace: float | None,
+    shutdown: ShutdownSignal,
+    log: Log | None = None,
+) -> ServeReport:
+    """Contract: :meth:`shared.cancellation.Cancellation.serve`."""
+    job_list, workers, grace = check_serve_args(jobs, workers, grace, shutdown, log)
+    ledger = Ledger(job_list, log)
+    backlog = iter(job_list)
+    stop_taking = asyncio.Event()
+    with shutdown.listen(stop_taking.set):
+        async with asyncio.TaskGroup() as service:
+            # TimeoutError: the grace ran out, and the jobs still working were cancelled.
+            with suppress(TimeoutError):
+                async with asyncio.timeout(None) as pool_deadline:
+                    watcher = service.create_task(_expire_after_grace(stop_taking, pool_deadline, grace))
+                    async with asyncio.TaskGroup() as pool:
+                        for _ in range(min(workers, len(job_list))):
+                            pool.create_task(_worker(backlog, stop_taking, ledger))
+            shutdown_requested = stop_taking.is_set()
+            # The pool is done: stop waiting for a shutdown. No await since the pool ended,
+            # so the watcher cannot have touched the finished timeout.
+            watcher.cancel()
+    return ServeReport(ledger.outcomes(), shutdown_requested)

@@ -1,0 +1,162 @@
+"""Cancellation patterns in raw Trio: nurseries, cancel scopes, and shielded cleanups.
+
+Contract and docstrings: :class:`shared.cancellation.Cancellation`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator
+from contextlib import suppress
+
+import trio
+
+from shared.cancellation import (
+    AllJobsFailed,
+    Job,
+    JobFailed,
+    JobOutcome,
+    Ledger,
+    Log,
+    RaceResult,
+    ServeReport,
+    ShutdownSignal,
+    Step,
+    check_jobs,
+    check_race_args,
+    check_serve_args,
+)
+
+__all__ = ["run_all_or_nothing", "race_first", "serve"]
+
+
+# --- One job -----------------------------------------------------------------------------------
+
+
+async def _clean_up(job: Job, ledger: Ledger) -> None:
+    await trio.sleep(job.cleanup_seconds)
+    ledger.record(job, Step.CLEANED_UP)
+
+
+async def _run_job(job: Job, ledger: Ledger) -> None:
+    # A job starts after its first checkpoint. A task cancelled before it first runs still
+    # runs up to here, and stops at this checkpoint: the job never started, as under
+    # asyncio, where such a task never runs at all.
+    await trio.lowlevel.checkpoint()
+    ledger.record(job, Step.STARTED)
+    try:
+        await trio.sleep(job.work_seconds)
+        if (error := job.failure()) is not None:
+            ledger.record(job, Step.FAILED, error)
+            raise error
+        ledger.record(job, Step.SUCCEEDED)
+    except trio.Cancelled:
+        ledger.record(job, Step.CANCELLED)
+        raise
+    finally:
+        # Level-triggered: in a cancelled scope every await here is cancelled again, and the
+        # Cancelled would replace the job's own error. The shield lets the cleanup finish;
+        # the cancel lands at the next checkpoint after it.
+        with trio.CancelScope(shield=True):
+            await _clean_up(job, ledger)
+
+
+# --- First-wins race ---------------------------------------------------------------------------
+#
+# The structure of trio's own happy eyeballs (open_tcp_stream): the race body starts an
+# attempt, then waits `stagger` seconds or until that attempt fails, and starts the next.
+# The winner cancels the nursery's scope, which stops the other attempts and the body.
+
+
+async def _attempt(job: Job, ledger: Ledger, failed: trio.Event, race: trio.Nursery, winners: list[str]) -> None:
+    try:
+        await _run_job(job, ledger)
+    except Exception:
+        failed.set()  # recorded by the ledger; start the next attempt now
+        return
+    winners.append(job.name)
+    race.cancel_scope.cancel()
+
+
+# --- Graceful shutdown -------------------------------------------------------------------------
+#
+# The pool of workers runs inside a cancel scope with no deadline until the shutdown
+# comes; then the watcher sets the scope's deadline to now + grace, from its own task.
+
+
+async def _worker(backlog: Iterator[Job], stop_taking: trio.Event, ledger: Ledger) -> None:
+    # Check before taking: a job taken after the shutdown would never run.
+    while not stop_taking.is_set() and (job := next(backlog, None)) is not None:
+        # A failed job is recorded by the ledger; the service outlives it.
+        with suppress(Exception):
+            await _run_job(job, ledger)
+
+
+async def _expire_after_grace(stop_taking: trio.Event, pool: trio.CancelScope, grace: float | None) -> None:
+    await stop_taking.wait()
+    if grace is not None:
+        pool.deadline = trio.current_time() + grace
+
+
+# --- Public API --------------------------------------------------------------------------------
+
+
+async def run_all_or_nothing(jobs: Iterable[Job], *, log: Log | None = None) -> tuple[JobOutcome, ...]:
+    """Contract: :meth:`shared.cancellation.Cancellation.run_all_or_nothing`."""
+    job_list = check_jobs(jobs, log)
+    ledger = Ledger(job_list, log)
+    try:
+        async with trio.open_nursery() as group:
+            for job in job_list:
+                group.start_soon(_run_job, job, ledger)
+    except* Exception:
+        # The group holds the failed job's error (several, if they failed at the same
+        # moment); the ledger knows which one came first.
+        name, error = ledger.first_failure()
+        raise JobFailed(name, error, ledger.outcomes()) from error
+    return ledger.outcomes()
+
+
+async def race_first(jobs: Iterable[Job], *, stagger: float | None = 0.25, log: Log | None = None) -> RaceResult:
+    """Contract: :meth:`shared.cancellation.Cancellation.race_first`."""
+    job_list, stagger = check_race_args(jobs, stagger, log)
+    ledger = Ledger(job_list, log)
+    winners: list[str] = []
+    async with trio.open_nursery() as race:
+        for job in job_list:
+            failed = trio.Event()
+            race.start_soon(_attempt, job, ledger, failed, race, winners)
+            # The attempt's head start: `stagger` seconds, cut short if it fails sooner.
+            with trio.move_on_after(math.inf if stagger is None else stagger):
+                await failed.wait()
+    if winners:
+        return RaceResult(winners[0], ledger.outcomes())
+    raise AllJobsFailed.from_outcomes(ledger.outcomes())
+
+
+async def serve(
+    jobs: Iterable[Job],
+    *,
+    workers: int,
+    grace: float | None,
+    shutdown: ShutdownSignal,
+    log: Log | None = None,
+) -> ServeReport:
+    """Contract: :meth:`shared.cancellation.Cancellation.serve`."""
+    job_list, workers, grace = check_serve_args(jobs, workers, grace, shutdown, log)
+    ledger = Ledger(job_list, log)
+    backlog = iter(job_list)
+    stop_taking = trio.Event()
+    with shutdown.listen(stop_taking.set):
+        async with trio.open_nursery() as service:
+            # The scope catches its own Cancelled: the grace ran out, and the jobs still
+            # working were cancelled.
+            with trio.CancelScope() as pool_deadline:
+                service.start_soon(_expire_after_grace, stop_taking, pool_deadline, grace)
+                async with trio.open_nursery() as pool:
+                    for _ in range(min(workers, len(job_list))):
+                        pool.start_soon(_worker, backlog, stop_taking, ledger)
+            shutdown_requested = stop_taking.is_set()
+            # The pool is done: stop waiting for a shutdown.
+            service.cancel_scope.cancel()
+    return ServeReport(ledger.outcomes(), shutdown_requested)
