@@ -158,6 +158,55 @@ def _aiohttp(requests: int, loop: str) -> Callable[[Flavour, str], Op]:
     return prepare
 
 
+def _timeouts(n: int) -> Callable[[Flavour, str], Op]:
+    """``n`` jobs of no work, 100 at a time, each under its own timeout and the overall
+    deadline (neither fires), each with a shielded cleanup: the cost of the bookkeeping."""
+
+    def prepare(flavour: Flavour, server_url: str) -> Op:
+        from shared.timeouts import Job
+
+        timeouts = flavour.workload("timeouts")
+        jobs = [Job(f"job-{i}", 0.0) for i in range(n)]
+        return lambda: timeouts.run_jobs(jobs, limit=100, job_timeout=60, deadline=600)
+
+    return prepare
+
+
+def _cancellation(n: int) -> Callable[[Flavour, str], Op]:
+    """All-or-nothing over ``n`` jobs where one fails at once: the other ``n - 1`` are
+    cancelled and cleaned up."""
+
+    def prepare(flavour: Flavour, server_url: str) -> Op:
+        from shared.cancellation import Job, JobFailed
+
+        cancellation = flavour.workload("cancellation")
+        jobs = [Job(f"job-{i}", 60.0) for i in range(n - 1)] + [Job("fails", 0.0, error=RuntimeError)]
+
+        async def op() -> None:
+            try:
+                await cancellation.run_all_or_nothing(jobs)
+            except JobFailed:
+                return
+            raise RuntimeError("the failing job did not fail")
+
+        return op
+
+    return prepare
+
+
+def _locks(n: int) -> Callable[[Flavour, str], Op]:
+    """``n`` concurrent transfers among 10 accounts under per-account locks."""
+
+    def prepare(flavour: Flavour, server_url: str) -> Op:
+        from shared.locks import Transfer
+
+        locks = flavour.workload("locks")
+        transfers = [Transfer(i % 10, (i * 7 + 3) % 10, 1) for i in range(n)]
+        return lambda: locks.run_transfers([1000] * 10, transfers, locked=True)
+
+    return prepare
+
+
 # --- The registry --------------------------------------------------------------------------
 #
 # (group, kind, unit, prepare factory taking n, sizes in the full profile, sizes in the quick one).
@@ -195,11 +244,16 @@ _GROUPS: list[tuple[str, str, str, Callable[[int], Callable[[Flavour, str], Op]]
     ("cancel_waiting", "primitive", "task", lambda n: _primitive("cancel_waiting", n=n), (1_000,), (1_000,)),
     ("fanout", "workload", "request", _fanout, (100, 1000, 2000, 10_000), (100, 500)),
     ("httpx-serial", "reference", "request", _httpx_serial, (500,), (200,)),
+    ("timeouts", "workload", "job", _timeouts, (1000,), (1000,)),
+    ("cancellation", "workload", "job", _cancellation, (1000,), (1000,)),
+    ("locks", "workload", "transfer", _locks, (1000,), (1000,)),
 ]
 _PARAMS: dict[str, dict[str, Any]] = {
     "lock_handoff": {"tasks": 100},
     "fanout": {"limit": FANOUT_LIMIT, "body": FANOUT_BODY},
     "httpx-serial": {"limit": 1, "body": FANOUT_BODY},
+    "timeouts": {"limit": 100},
+    "locks": {"accounts": 10},
 }
 _NEEDS_SERVER = {"fanout", "httpx-serial"}
 

@@ -261,6 +261,10 @@ _TITLES = {
     "timeout_scope": "A timeout scope that never fires",
     "cancel_waiting": "Spawn N waiting tasks, cancel them all, join",
     "fanout": "HTTP fan-out with httpx, 100 in flight",
+    "pipeline": "Producer/consumer pipeline, 1 producer, 4 consumers, buffer 64",
+    "timeouts": "Jobs under a per-job timeout and a deadline, 100 at a time, shielded cleanup",
+    "cancellation": "All-or-nothing: one job fails, the others are cancelled and cleaned up",
+    "locks": "Transfers under per-account locks, 10 accounts",
 }
 
 
