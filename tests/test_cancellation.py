@@ -17,12 +17,8 @@ from typing import Any
 
 import pytest
 
-import impl_anyio.cancellation
-import impl_asyncio.cancellation
-import impl_trio.cancellation
 from shared.cancellation import (
     AllJobsFailed,
-    Cancellation,
     Job,
     JobEvent,
     JobFailed,
@@ -34,13 +30,6 @@ from shared.cancellation import (
 )
 from tests.conftest import Run
 from triptych.flavours import Flavour
-
-# mypy --strict checks this assignment: each module must satisfy the contract's Protocol.
-_CANCELLATION: tuple[Cancellation, ...] = (
-    impl_asyncio.cancellation,
-    impl_trio.cancellation,
-    impl_anyio.cancellation,
-)
 
 STARTED, SUCCEEDED, FAILED, CANCELLED, CLEANED_UP = Step
 NOT_STARTED = JobState.NOT_STARTED

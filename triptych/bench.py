@@ -158,6 +158,20 @@ def _aiohttp(requests: int, loop: str) -> Callable[[Flavour, str], Op]:
     return prepare
 
 
+def _pipeline(n: int) -> Callable[[Flavour, str], Op]:
+    """``n`` items from 1 producer to 4 consumers through a buffer of 64, no-op handler."""
+
+    def prepare(flavour: Flavour, server_url: str) -> Op:
+        pipeline = flavour.workload("pipeline")
+
+        async def handle(item: int) -> None:
+            pass
+
+        return lambda: pipeline.run_pipeline(range(n), handler=handle, **PIPELINE_SHAPE)
+
+    return prepare
+
+
 def _timeouts(n: int) -> Callable[[Flavour, str], Op]:
     """``n`` jobs of no work, 100 at a time, each under its own timeout and the overall
     deadline (neither fires), each with a shielded cleanup: the cost of the bookkeeping."""
@@ -244,6 +258,7 @@ _GROUPS: list[tuple[str, str, str, Callable[[int], Callable[[Flavour, str], Op]]
     ("cancel_waiting", "primitive", "task", lambda n: _primitive("cancel_waiting", n=n), (1_000,), (1_000,)),
     ("fanout", "workload", "request", _fanout, (100, 1000, 2000, 10_000), (100, 500)),
     ("httpx-serial", "reference", "request", _httpx_serial, (500,), (200,)),
+    ("pipeline", "workload", "item", _pipeline, (100, 1000, 10_000, 100_000), (100, 1000, 10_000)),
     ("timeouts", "workload", "job", _timeouts, (1000,), (1000,)),
     ("cancellation", "workload", "job", _cancellation, (1000,), (1000,)),
     ("locks", "workload", "transfer", _locks, (1000,), (1000,)),
@@ -252,6 +267,7 @@ _PARAMS: dict[str, dict[str, Any]] = {
     "lock_handoff": {"tasks": 100},
     "fanout": {"limit": FANOUT_LIMIT, "body": FANOUT_BODY},
     "httpx-serial": {"limit": 1, "body": FANOUT_BODY},
+    "pipeline": PIPELINE_SHAPE,
     "timeouts": {"limit": 100},
     "locks": {"accounts": 10},
 }

@@ -1,0 +1,216 @@
+"""Contract: a producer/consumer pipeline over a bounded buffer.
+
+``producers`` tasks feed ``consumers`` tasks through a buffer that holds at most ``buffer``
+items: an ``asyncio.Queue(maxsize)``, a trio memory channel with a clone per task, an anyio
+memory object stream with a clone per task. :class:`Pipeline` is the specification;
+``impl_*/pipeline.py`` implement it.
+
+How the input ends
+------------------
+Each library ends the input its own way, and none of them by cancelling consumers after
+``Queue.join()`` (the tutorial pattern): a cancelled consumer cannot report the error it was
+about to raise, and one that is mid-item loses that item.
+
+- trio and anyio: every producer owns a clone of the send end and closes it when ``items``
+  runs out; when the last clone closes, each consumer's ``async for`` ends once the buffer is
+  empty. Nothing has to count the producers.
+- asyncio: ``Queue.shutdown()`` would do the same, but it is new in Python 3.13 and this
+  project supports 3.11. So the producers run in a TaskGroup of their own, and when it has
+  finished, one sentinel per consumer goes into the queue behind the last item; each consumer
+  stops at the first sentinel it takes. One code path on every supported Python is what the
+  suite tests; ``Queue.shutdown()`` is the change to make once 3.13 is the oldest.
+
+Measuring backpressure
+----------------------
+Every implementation puts an item with the library's non-blocking call first
+(``put_nowait`` / ``send_nowait``), so it knows without a race whether the buffer was full
+(the put then waits, and :attr:`PipelineReport.producer_waits` counts it) and can read the
+buffer's own level (``qsize()``, ``statistics().current_buffer_used``) in the same step, with
+no other task running in between. The level can only rise at a put that did not wait (a put
+that waited refills a slot a consumer has just emptied), so the highest level read there is
+exactly the highest level the buffer ever held.
+
+trio's and anyio's ``send()`` checkpoint on every call, so their implementations keep one
+checkpoint per put; asyncio's ``Queue.put()`` and ``Queue.get()`` do not yield when they need
+not wait (see FACTS.md), and the asyncio implementation keeps that too: each reads as its
+library does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Protocol, TypeVar
+
+from shared.errors import lone_exception
+from shared.validation import require_int
+
+__all__ = [
+    "Pipeline",
+    "PipelineError",
+    "PipelineReport",
+    "Tally",
+    "check_pipeline_args",
+    "pipeline_failure",
+]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineReport:
+    """What one run of :meth:`Pipeline.run_pipeline` did."""
+
+    items_produced: int
+    """Items the producers put into the buffer."""
+    items_handled: int
+    """Handler calls that returned; equal to ``items_produced`` after a run that returned."""
+    produced_per_producer: tuple[int, ...]
+    """Items put by each producer, indexed by producer. No spread is promised."""
+    handled_per_consumer: tuple[int, ...]
+    """Items handled by each consumer, indexed by consumer. No spread is promised: asyncio's
+    ``Queue.get()`` returns a ready item without yielding, so one consumer whose handler never
+    waits can take every item."""
+    max_buffered: int
+    """The most items the buffer held at once; never more than ``buffer``. When consumers are
+    slower than producers the buffer fills, and this is ``buffer``. Below that the figure is the
+    library's: an item put while a consumer is already waiting goes straight to that consumer
+    in trio and anyio, but sits in asyncio's queue until the consumer runs."""
+    producer_waits: int
+    """Puts that found the buffer full and waited for room: the evidence of backpressure."""
+
+
+class PipelineError(Exception):
+    """The handler raised on :attr:`item`; ``__cause__`` is the handler's exception.
+
+    The same type on every flavour: never an ``ExceptionGroup``.
+    """
+
+    def __init__(self, item: object, cause: BaseException) -> None:
+        super().__init__(f"handling item {item!r} failed: {type(cause).__name__}: {cause}")
+        self.item = item
+
+
+class Pipeline(Protocol):
+    """What ``impl_asyncio.pipeline``, ``impl_trio.pipeline`` and ``impl_anyio.pipeline`` provide."""
+
+    async def run_pipeline(
+        self,
+        items: Iterable[T],
+        *,
+        handler: Callable[[T], Awaitable[object]],
+        consumers: int,
+        buffer: int,
+        producers: int = 1,
+    ) -> PipelineReport:
+        """Pass every item of ``items`` through a bounded buffer to ``handler``; report on it.
+
+        ``producers`` tasks take items from one shared iterator over ``items`` and put each
+        one into a FIFO buffer that holds at most ``buffer`` items; ``consumers`` tasks take
+        items out and each awaits ``handler(item)`` on one item at a time. ``items`` is
+        iterated lazily, as the buffer makes room; the handler's return value is ignored.
+
+        - Every item is handled exactly once: as a multiset, the items handled are the items
+          given. With one producer and one consumer the handler sees them in input order;
+          otherwise no order is promised, nor any spread over the consumers.
+        - Backpressure: the buffer never holds more than ``buffer`` items, and a producer
+          whose put finds it full waits until a consumer takes one. So at every moment the
+          items taken from ``items`` minus the items whose handler has returned number at most
+          ``consumers + buffer + producers`` (one per consumer, a full buffer, one in each
+          producer's hand), and with consumers slower than producers they reach that number.
+        - When the producers have exhausted ``items`` the input ends: the consumers handle
+          what is left in the buffer and exit. The call returns once every producer and
+          consumer has finished, with a :class:`PipelineReport`.
+        - If ``handler`` raises an ``Exception``, every producer and consumer is cancelled,
+          the handlers still running included, and once all have finished the call raises
+          :class:`PipelineError` naming the item, with the handler's exception as
+          ``__cause__``. If several handlers fail at once, the error names one of them.
+        - An exception raised while iterating ``items`` stops everything the same way and
+          comes out of the call unchanged.
+        - Cancelling the call cancels every producer and consumer, waits for them, and
+          propagates as cancellation.
+        - An empty ``items`` returns a report of zeros.
+
+        Raises:
+          TypeError: ``items`` is not iterable; ``handler`` is not callable; ``consumers``,
+            ``buffer`` or ``producers`` is not an int.
+          ValueError: ``consumers``, ``buffer`` or ``producers`` is less than 1.
+          PipelineError: the handler raised on an item.
+        """
+        ...
+
+
+def check_pipeline_args(
+    items: Iterable[T], handler: object, consumers: object, buffer: object, producers: object
+) -> tuple[Iterator[T], int, int, int]:
+    """Validate :meth:`Pipeline.run_pipeline`'s arguments; return the iterator over ``items``
+    and ``consumers``, ``buffer``, ``producers``."""
+    try:
+        source = iter(items)
+    except TypeError:
+        raise TypeError(f"`items` must be iterable, got {items!r}") from None
+    if not callable(handler):
+        raise TypeError(f"`handler` must be an async callable, got {handler!r}")
+    return (
+        source,
+        require_int("consumers", consumers, minimum=1),
+        require_int("buffer", buffer, minimum=1),
+        require_int("producers", producers, minimum=1),
+    )
+
+
+class Tally:
+    """The counters of one run. Plain data: each implementation decides where to update them."""
+
+    __slots__ = ("_handled", "_max_buffered", "_produced", "_waits")
+
+    def __init__(self, producers: int, consumers: int) -> None:
+        self._produced = [0] * producers
+        self._handled = [0] * consumers
+        self._max_buffered = 0
+        self._waits = 0
+
+    def produced(self, producer: int) -> None:
+        """``producer`` has put an item into the buffer."""
+        self._produced[producer] += 1
+
+    def buffered(self, level: int) -> None:
+        """The buffer holds ``level`` items, read just after a put that did not wait."""
+        self._max_buffered = max(self._max_buffered, level)
+
+    def waited(self) -> None:
+        """A put found the buffer full and is about to wait for room."""
+        self._waits += 1
+
+    def handled(self, consumer: int) -> None:
+        """The handler returned on an item ``consumer`` took."""
+        self._handled[consumer] += 1
+
+    def report(self) -> PipelineReport:
+        return PipelineReport(
+            items_produced=sum(self._produced),
+            items_handled=sum(self._handled),
+            produced_per_producer=tuple(self._produced),
+            handled_per_consumer=tuple(self._handled),
+            max_buffered=self._max_buffered,
+            producer_waits=self._waits,
+        )
+
+
+def pipeline_failure(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The one exception a failed run raises, out of its task group's ``ExceptionGroup``.
+
+    The first :class:`PipelineError` wins: when a consumer fails, trio and anyio may also
+    report a producer's ``BrokenResourceError`` (the failed consumer closed the last receive
+    end) or a second handler that failed in the same instant, and those are consequences.
+    Failing that, the lone error (one raised by ``items``); failing that, the group itself,
+    e.g. one made only of cancellations, which must propagate as they are.
+    """
+    handler_errors, _ = group.split(PipelineError)
+    if handler_errors is not None:
+        first: BaseException = handler_errors
+        while isinstance(first, BaseExceptionGroup):
+            first = first.exceptions[0]
+        return first
+    errors, _ = group.split(Exception)
+    return group if errors is None else lone_exception(errors)
