@@ -21,7 +21,6 @@ import platform
 import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -158,8 +157,10 @@ def run_benchmarks(
 
 def _run_worker(command: list[str], results: _FlavourResults, tag: str, progress: Progress, task: Any) -> int:
     done = 0
-    with tempfile.TemporaryFile("w+") as stderr:
-        worker = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, text=True)
+    with (
+        tempfile.TemporaryFile("w+") as stderr,
+        subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, text=True) as worker,
+    ):
         try:
             assert worker.stdout is not None
             for line in worker.stdout:
@@ -285,7 +286,7 @@ def _ratio(row: Row, baseline: Row | None) -> str:
     return f"{row.median / baseline.median:.2f}x" if baseline else "-"
 
 
-def _sentence_generic(rows: list[Row], base: Row | None) -> str:
+def _sentence_generic(rows: list[Row]) -> str:
     flavoured = [r for r in rows if r.kind != "reference"]
     if len(flavoured) < 2:
         return ""
@@ -353,7 +354,7 @@ def _single_table(context: str, group: str, n: int, rows: list[Row], console: Co
             _label(row), _microseconds(row.median), f"±{row.spread:.1%}", _ratio(row, base), memory, _flag(row)
         )
     console.print(table)
-    sentence = _sentence_fanout(rows) if group == "fanout" else _sentence_generic(rows, base)
+    sentence = _sentence_fanout(rows) if group == "fanout" else _sentence_generic(rows)
     if sentence:
         console.print(f"  {sentence}\n")
 
@@ -442,17 +443,3 @@ def _standard_fanout(sizes: set[int], references: list[Row]) -> int:
         return max(common)
     under = [n for n in sizes if n <= 2000]
     return max(under) if under else min(sizes)
-
-
-def main_report(paths: Sequence[str]) -> int:
-    console = Console()
-    rows = load(Path(p) for p in paths)
-    if not rows:
-        console.print("[red]no results found[/red]")
-        return 1
-    report(rows, console)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main_report(sys.argv[1:] or ["results"]))

@@ -1,0 +1,134 @@
+"""The benchmark machinery: files pyperf can read, failures reported, sentences from numbers.
+
+These check structure and wording, never speed: the numbers themselves are the benchmarks' job.
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pyperf
+from rich.console import Console
+
+from triptych.bench import BENCHMARKS, PROFILES, REFERENCE_PROFILES, REFERENCES, Profile
+from triptych.compare import Row, load, report, run_benchmarks
+
+TINY = Profile("tiny", processes=2, warmups=1, values=2, benchmarks=("spawn_join[n=100]", "checkpoints[n=10000]"))
+
+
+def _console() -> tuple[Console, io.StringIO]:
+    output = io.StringIO()
+    return Console(file=output, width=200), output
+
+
+def test_every_profile_names_known_benchmarks() -> None:
+    for profile in PROFILES.values():
+        assert set(profile.benchmarks) <= set(BENCHMARKS)
+        assert set(REFERENCE_PROFILES[profile.name]) <= set(REFERENCES)
+    groups = {BENCHMARKS[name].group for name in PROFILES["quick"].benchmarks}
+    assert {"fanout", "pipeline", "timeouts", "cancellation", "locks"} <= groups
+    assert {"spawn_join", "checkpoints", "handoff", "handoff+checkpoint", "lock_handoff"} <= groups
+    assert {"timeout_scope", "cancel_waiting", "httpx-serial"} <= groups
+
+
+def test_results_are_pyperf_files_with_what_changes_a_number(tmp_path: Path) -> None:
+    console, _ = _console()
+
+    written = run_benchmarks(TINY, {"asyncio": sys.executable, "trio": sys.executable}, tmp_path, console=console)
+
+    assert sorted(path.name for path in written) == ["asyncio.json", "trio.json"]
+    for path in written:
+        suite = pyperf.BenchmarkSuite.load(str(path))
+        assert sorted(suite.get_benchmark_names()) == ["checkpoints[n=10000]", "spawn_join[n=100]"]
+        benchmark = suite.get_benchmark("spawn_join[n=100]")
+        assert len(benchmark.get_runs()) == TINY.processes
+        assert benchmark.get_nvalue() == TINY.processes * TINY.values
+        metadata = benchmark.get_metadata()
+        assert metadata["triptych_flavour"] == path.stem
+        assert metadata["python_version"] == ".".join(map(str, sys.version_info[:3]))
+        assert {"trio_version", "httpx_version", "cpu_model_name", "triptych_params"} <= set(metadata)
+        # Memory is measured once, in the first process.
+        assert benchmark.get_runs()[0].get_metadata()["triptych_kib_per_unit"] > 0
+    assert not list(tmp_path.rglob(".*.json")), "a temporary file was left behind"
+
+
+def test_a_crashing_flavour_is_reported_and_the_others_finish(tmp_path: Path) -> None:
+    console, output = _console()
+
+    written = run_benchmarks(TINY, {"asyncio": sys.executable, "trio": "/bin/false"}, tmp_path, console=console)
+
+    assert [path.name for path in written] == ["asyncio.json"]
+    assert "trio: worker failed" in output.getvalue()
+
+
+def test_the_report_prints_a_table_and_a_sentence_per_benchmark(tmp_path: Path) -> None:
+    console, _ = _console()
+    written = run_benchmarks(
+        TINY, {"asyncio": sys.executable, "anyio-asyncio": sys.executable}, tmp_path, console=console
+    )
+    console, output = _console()
+
+    report(load(written), console)
+
+    text = output.getvalue()
+    assert "Spawn and join N tasks" in text
+    assert "A bare checkpoint" in text
+    assert "vs asyncio" in text
+    assert "1.00x" in text
+    assert "AnyIO costs" in text
+    assert "raw asyncio on the same loop" in text
+
+
+def _row(flavour: str, group: str, micro: float, kind: str = "workload") -> Row:
+    return Row("m", flavour, group, kind, "request", 2000, micro / 1e6, 0.01, 5, 1.0, 0.1, {})
+
+
+def test_the_fanout_sentence_is_computed_from_the_numbers() -> None:
+    rows = [
+        _row("asyncio", "fanout", 500),
+        _row("trio", "fanout", 450),
+        _row("anyio-trio", "fanout", 520),
+        _row("asyncio", "httpx-serial", 600, "reference"),
+        _row("trio", "httpx-serial", 540, "reference"),
+        _row("anyio-trio", "httpx-serial", 580, "reference"),
+        _row("reference", "aiohttp-uvloop", 90, "reference"),
+    ]
+    console, output = _console()
+
+    report(rows, console)
+
+    text = " ".join(output.getvalue().split())
+    assert "httpx, not the loop, limits fan-out: every flavour is within 16% of the others" in text
+    assert "aiohttp (uvloop) is 5.0x faster" in text
+    assert "1.12-1.20x httpx's own one-at-a-time rate" in text
+
+    slow = [replace(r, median=r.median * 3) if r.flavour == "anyio-trio" else r for r in rows]
+    console, output = _console()
+    report(slow, console)
+    assert "The loop matters here: trio is 3.5x as fast as anyio-trio" in " ".join(output.getvalue().split())
+
+
+def test_a_server_bound_row_is_flagged() -> None:
+    rows = [_row("asyncio", "fanout", 500), replace(_row("trio", "fanout", 450), server_cpu_share=0.95)]
+    console, output = _console()
+
+    report(rows, console)
+
+    assert "server-bound (95% of a core)" in output.getvalue()
+
+
+def test_results_from_two_contexts_are_put_side_by_side() -> None:
+    old = [replace(_row("anyio-trio", "spawn_join", 11), context="py3.11-anyio-4.13.0", n=10_000)]
+    new = [replace(_row("anyio-trio", "spawn_join", 25), context="py3.11-anyio-latest", n=10_000)]
+    console, output = _console()
+
+    report(old + new, console)
+
+    text = output.getvalue()
+    assert "anyio-trio across contexts" in text
+    assert "py3.11-anyio-4.13.0" in text
+    assert "py3.11-anyio-latest" in text
+    assert "2.27x" in text
