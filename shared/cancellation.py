@@ -39,7 +39,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Protocol
 
-from shared.validation import require_int
+from shared.validation import require_int, require_seconds
 
 __all__ = [
     "AllJobsFailed",
@@ -64,23 +64,14 @@ __all__ = [
 # --- Jobs --------------------------------------------------------------------------------------
 
 
-def _require_seconds(name: str, value: object) -> float:
-    if not isinstance(value, int | float) or isinstance(value, bool):
-        raise TypeError(f"`{name}` must be a number of seconds, got {value!r}")
-    if not 0 <= value < math.inf:  # also rejects NaN
-        raise ValueError(f"`{name}` must be >= 0 and finite, got {value!r}")
-    return float(value)
-
-
 def _require_limit(name: str, value: object) -> float | None:
     """A delay that may be unbounded: None and ``math.inf`` both come back as None."""
     if value is None:
         return None
     if not isinstance(value, int | float) or isinstance(value, bool):
         raise TypeError(f"`{name}` must be a number of seconds or None, got {value!r}")
-    if not value >= 0:  # also rejects NaN
-        raise ValueError(f"`{name}` must be >= 0, got {value!r}")
-    return None if value == math.inf else float(value)
+    seconds = require_seconds(name, value)
+    return None if seconds == math.inf else seconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,8 +85,8 @@ class Job:
     Raises (on construction):
       TypeError: "`name` must be a str, got 3", "`work_seconds` must be a number of
         seconds, got '1'", "`error` must be an Exception subclass or None, got ...".
-      ValueError: "`name` must not be empty", "`cleanup_seconds` must be >= 0 and finite,
-        got -1" (also for NaN and inf).
+      ValueError: "`name` must not be empty", "`cleanup_seconds` must be >= 0, got -1"
+        (also for NaN), "`work_seconds` must be finite, got inf".
     """
 
     name: str
@@ -108,10 +99,12 @@ class Job:
             raise TypeError(f"`name` must be a str, got {self.name!r}")
         if not self.name:
             raise ValueError("`name` must not be empty")
-        object.__setattr__(self, "work_seconds", _require_seconds("work_seconds", self.work_seconds))
+        object.__setattr__(self, "work_seconds", require_seconds("work_seconds", self.work_seconds, finite=True))
         if self.error is not None and not (isinstance(self.error, type) and issubclass(self.error, Exception)):
             raise TypeError(f"`error` must be an Exception subclass or None, got {self.error!r}")
-        object.__setattr__(self, "cleanup_seconds", _require_seconds("cleanup_seconds", self.cleanup_seconds))
+        object.__setattr__(
+            self, "cleanup_seconds", require_seconds("cleanup_seconds", self.cleanup_seconds, finite=True)
+        )
 
     def failure(self) -> Exception | None:
         """A fresh instance of the error this job raises, or None if it succeeds."""

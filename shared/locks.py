@@ -28,12 +28,11 @@ the report compares every balance with what the applied transfers add up to.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from shared.validation import require_int
+from shared.validation import require_int, require_seconds
 
 __all__ = [
     "BoundedReport",
@@ -229,13 +228,7 @@ def check_bounded_args(jobs: object, capacity: object, hold: object) -> tuple[in
     """Validate the arguments of :meth:`Locks.run_bounded`; return them as int, int, seconds."""
     checked_jobs = require_int("jobs", jobs, minimum=0)
     checked_capacity = require_int("capacity", capacity, minimum=1)
-    if not isinstance(hold, int | float) or isinstance(hold, bool):
-        raise TypeError(f"`hold` must be a number of seconds, got {hold!r}")
-    if math.isnan(hold) or hold < 0:
-        raise ValueError(f"`hold` must be >= 0, got {hold!r}")
-    if math.isinf(hold):
-        raise ValueError(f"`hold` must be finite, got {hold!r}")
-    return checked_jobs, checked_capacity, float(hold)
+    return checked_jobs, checked_capacity, require_seconds("hold", hold, finite=True)
 
 
 # --- Fairness and the start gate -----------------------------------------------------------

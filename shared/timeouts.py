@@ -45,7 +45,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
-from shared.validation import require_int, require_timeout
+from shared.validation import require_int, require_seconds, require_timeout
 
 __all__ = [
     "DeadlineExceeded",
@@ -64,17 +64,6 @@ __all__ = [
 T = TypeVar("T")
 
 
-def _require_seconds(name: str, value: object, *, finite: bool = False) -> float:
-    """Return ``value`` as seconds if it is a number >= 0 (and finite, if asked)."""
-    if not isinstance(value, int | float) or isinstance(value, bool):
-        raise TypeError(f"`{name}` must be a number of seconds, got {value!r}")
-    if math.isnan(value) or value < 0:
-        raise ValueError(f"`{name}` must be >= 0, got {value!r}")
-    if finite and math.isinf(value):
-        raise ValueError(f"`{name}` must be finite, got {value!r}")
-    return float(value)
-
-
 # --- Jobs and their outcomes ---------------------------------------------------------------
 
 
@@ -91,8 +80,8 @@ class Job:
     cleanup_seconds: float = 0.0
 
     def __post_init__(self) -> None:
-        _require_seconds("work_seconds", self.work_seconds)
-        _require_seconds("cleanup_seconds", self.cleanup_seconds, finite=True)
+        require_seconds("work_seconds", self.work_seconds)
+        require_seconds("cleanup_seconds", self.cleanup_seconds, finite=True)
 
 
 class JobStatus(enum.Enum):
@@ -327,12 +316,12 @@ def check_retry_args(
     if not kinds or not all(isinstance(kind, type) and issubclass(kind, Exception) for kind in kinds):
         raise TypeError(f"`retry_on` must be an Exception subclass or a tuple of them, got {retry_on!r}")
     checked_attempts = require_int("attempts", attempts, minimum=1)
-    checked_base = _require_seconds("base_delay", base_delay, finite=True)
+    checked_base = require_seconds("base_delay", base_delay, finite=True)
     if not isinstance(factor, int | float) or isinstance(factor, bool):
         raise TypeError(f"`factor` must be a number, got {factor!r}")
     if math.isnan(factor) or factor < 1:
         raise ValueError(f"`factor` must be >= 1, got {factor!r}")
-    checked_max = math.inf if max_delay is None else _require_seconds("max_delay", max_delay)
+    checked_max = math.inf if max_delay is None else require_seconds("max_delay", max_delay)
     checked_deadline = require_timeout("deadline", deadline)
     if on_retry is not None and not callable(on_retry):
         raise TypeError(f"`on_retry` must be callable or None, got {on_retry!r}")

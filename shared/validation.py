@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["require_int", "require_timeout"]
+__all__ = ["require_int", "require_seconds", "require_timeout"]
 
 
 def require_int(name: str, value: object, *, minimum: int) -> int:
@@ -19,6 +19,22 @@ def require_int(name: str, value: object, *, minimum: int) -> int:
     if value < minimum:
         raise ValueError(f"`{name}` must be >= {minimum}, got {value!r}")
     return value
+
+
+def require_seconds(name: str, value: object, *, finite: bool = False) -> float:
+    """Return ``value`` as seconds if it is a number >= 0 (and not infinite, if ``finite``).
+
+    Raises:
+      TypeError: "`hold` must be a number of seconds, got '1s'".
+      ValueError: "`hold` must be >= 0, got -1" (also for NaN); "`hold` must be finite, got inf".
+    """
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise TypeError(f"`{name}` must be a number of seconds, got {value!r}")
+    if math.isnan(value) or value < 0:
+        raise ValueError(f"`{name}` must be >= 0, got {value!r}")
+    if finite and math.isinf(value):
+        raise ValueError(f"`{name}` must be finite, got {value!r}")
+    return float(value)
 
 
 def require_timeout(name: str, value: object) -> float | None:
