@@ -66,7 +66,7 @@ def test_all_or_nothing_returns_every_outcome_when_all_succeed(flavour: Flavour,
     jobs = [Job("a", 0.03, cleanup_seconds=0.01), Job("b", 0.01, cleanup_seconds=0.02), Job("c", 0.02)]
     events: list[JobEvent] = []
 
-    outcomes = run(cancellation.run_all_or_nothing, jobs, log=events.append, virtual_clock=flavour.has_virtual_clock)
+    outcomes = run(cancellation.run_all_or_nothing, jobs, log=events.append, virtual_clock=True)
 
     assert outcomes == tuple(JobOutcome(name, JobState.SUCCEEDED, cleaned_up=True) for name in "abc")
     for name in "abc":
@@ -88,7 +88,7 @@ def test_the_first_failure_cancels_the_siblings_and_names_the_job(flavour: Flavo
     events: list[JobEvent] = []
 
     with pytest.raises(JobFailed) as caught:
-        run(cancellation.run_all_or_nothing, jobs, log=events.append, virtual_clock=flavour.has_virtual_clock)
+        run(cancellation.run_all_or_nothing, jobs, log=events.append, virtual_clock=True)
 
     error = caught.value
     assert type(error) is JobFailed
@@ -121,7 +121,7 @@ def test_a_job_can_be_run_again_with_a_fresh_error(flavour: Flavour, run: Run) -
 
     for _ in range(2):
         with pytest.raises(JobFailed) as caught:
-            run(cancellation.run_all_or_nothing, jobs, virtual_clock=flavour.has_virtual_clock)
+            run(cancellation.run_all_or_nothing, jobs, virtual_clock=True)
         causes.append(caught.value.__cause__)
 
     assert [type(cause) for cause in causes] == [KeyError, KeyError]
@@ -146,7 +146,7 @@ def test_race_the_first_success_wins_and_the_rest_are_cancelled(flavour: Flavour
     ]
     events: list[JobEvent] = []
 
-    result = run(cancellation.race_first, jobs, stagger=0.1, log=events.append, virtual_clock=flavour.has_virtual_clock)
+    result = run(cancellation.race_first, jobs, stagger=0.1, log=events.append, virtual_clock=True)
 
     assert result.winner == "fast"
     assert _summary(result.outcomes) == [
@@ -171,9 +171,7 @@ def test_race_a_failure_starts_the_next_attempt_at_once(flavour: Flavour, run: R
     ]
     events: list[JobEvent] = []
 
-    result = run(
-        cancellation.race_first, jobs, stagger=stagger, log=events.append, virtual_clock=flavour.has_virtual_clock
-    )
+    result = run(cancellation.race_first, jobs, stagger=stagger, log=events.append, virtual_clock=True)
 
     assert result.winner == "ok"
     # One attempt at a time, each started once the previous one has failed.
@@ -202,7 +200,7 @@ def test_race_with_no_stagger_starts_every_attempt_at_once(flavour: Flavour, run
     jobs = [Job("slow", 10, cleanup_seconds=0.01), Job("medium", 0.06, cleanup_seconds=0.02), Job("fast", 0.01)]
     events: list[JobEvent] = []
 
-    result = run(cancellation.race_first, jobs, stagger=0, log=events.append, virtual_clock=flavour.has_virtual_clock)
+    result = run(cancellation.race_first, jobs, stagger=0, log=events.append, virtual_clock=True)
 
     assert result.winner == "fast"
     assert _summary(result.outcomes) == [
@@ -224,7 +222,7 @@ def test_race_reports_every_error_when_all_fail(flavour: Flavour, run: Run) -> N
     events: list[JobEvent] = []
 
     with pytest.raises(AllJobsFailed) as caught:
-        run(cancellation.race_first, jobs, stagger=0.05, log=events.append, virtual_clock=flavour.has_virtual_clock)
+        run(cancellation.race_first, jobs, stagger=0.05, log=events.append, virtual_clock=True)
 
     error = caught.value
     assert type(error) is AllJobsFailed
@@ -256,7 +254,7 @@ def test_serve_works_through_the_backlog_with_at_most_workers_in_flight(flavour:
         grace=1.0,
         shutdown=ShutdownSignal(),
         log=events.append,
-        virtual_clock=flavour.has_virtual_clock,
+        virtual_clock=True,
     )
 
     assert type(report) is ServeReport
@@ -291,7 +289,7 @@ def test_serve_shutdown_lets_in_flight_jobs_finish_then_cancels_the_rest(flavour
         grace=0.2,
         shutdown=shutdown,
         log=_shut_down_when(shutdown, 3, events),
-        virtual_clock=flavour.has_virtual_clock,
+        virtual_clock=True,
     )
 
     assert (report.completed, report.failed, report.cancelled, report.never_taken) == (2, 0, 1, 2)
@@ -322,7 +320,7 @@ def test_serve_returns_when_the_in_flight_jobs_end_not_when_the_grace_does(flavo
         )
 
     # A call that waited out the 5 s grace would be cancelled at 1 s.
-    cancelled = run(flavour.cancelled_after, 1.0, serve_and_keep_report, virtual_clock=flavour.has_virtual_clock)
+    cancelled = run(flavour.cancelled_after, 1.0, serve_and_keep_report, virtual_clock=True)
 
     assert cancelled is False
     [report] = reports
@@ -343,7 +341,7 @@ def test_serve_with_no_grace_cancels_the_in_flight_jobs_at_once(flavour: Flavour
         grace=0,
         shutdown=shutdown,
         log=_shut_down_when(shutdown, 2, events),
-        virtual_clock=flavour.has_virtual_clock,
+        virtual_clock=True,
     )
 
     assert (report.completed, report.failed, report.cancelled, report.never_taken) == (0, 0, 2, 1)
@@ -365,7 +363,7 @@ def test_serve_after_the_shutdown_takes_nothing(flavour: Flavour, run: Run, grac
         grace=grace,
         shutdown=shutdown,
         log=events.append,
-        virtual_clock=flavour.has_virtual_clock,
+        virtual_clock=True,
     )
 
     assert (report.completed, report.failed, report.cancelled, report.never_taken) == (0, 0, 0, 2)
@@ -407,7 +405,7 @@ def test_a_cancel_from_outside_runs_every_cleanup_and_propagates(flavour: Flavou
         flavour.cancelled_after,
         0.05,
         partial(make_call, cancellation, events.append),
-        virtual_clock=flavour.has_virtual_clock,
+        virtual_clock=True,
     )
 
     assert cancelled is True
@@ -428,7 +426,7 @@ def test_a_cancel_before_the_first_checkpoint_starts_no_job(flavour: Flavour, ru
         flavour.cancelled_after,
         0,
         partial(make_call, cancellation, events.append),
-        virtual_clock=flavour.has_virtual_clock,
+        virtual_clock=True,
     )
 
     assert cancelled is True
@@ -445,7 +443,7 @@ def test_a_cancel_from_outside_lets_a_cleanup_in_progress_finish(flavour: Flavou
         flavour.cancelled_after,
         0.05,
         partial(cancellation.run_all_or_nothing, jobs, log=events.append),
-        virtual_clock=flavour.has_virtual_clock,
+        virtual_clock=True,
     )
 
     assert cancelled is True

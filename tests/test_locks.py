@@ -107,7 +107,7 @@ def test_opposing_transfers_do_not_deadlock(flavour: Flavour, run: Run) -> None:
     # instead of after a minute; uvloop has none, so there it takes the minute.
     transfers = [Transfer(0, 1, 3), Transfer(1, 0, 2)] * 50 + [Transfer(n, (n + 1) % 4, 1) for n in range(4)] * 25
 
-    report = run(locks.run_transfers, balances, transfers, virtual_clock=flavour.has_virtual_clock)
+    report = run(locks.run_transfers, balances, transfers, virtual_clock=True)
 
     assert (report.applied, report.declined) == (len(transfers), 0)
     assert report.balances == report.expected == _settle(balances, transfers)
@@ -119,7 +119,7 @@ def test_a_transfer_to_itself_takes_its_lock_once(flavour: Flavour, run: Run) ->
     # Taking account 0's lock twice would hang on asyncio and raise on trio and anyio.
     transfers = [Transfer(0, 0, 5)] * 10 + [Transfer(0, 1, 5), Transfer(1, 1, 50), Transfer(1, 0, 5)]
 
-    report = run(locks.run_transfers, [10, 10], transfers, virtual_clock=flavour.has_virtual_clock)
+    report = run(locks.run_transfers, [10, 10], transfers, virtual_clock=True)
 
     # Account 0 holds 5, 10 or 15 whenever a self-transfer reads it: always enough. Account 1
     # never holds 50.
@@ -164,7 +164,7 @@ def test_the_bounded_section_fills_to_capacity_and_no_further(
 ) -> None:
     locks = flavour.workload("locks")
 
-    report = run(locks.run_bounded, jobs, capacity=capacity, hold=0.01, virtual_clock=flavour.has_virtual_clock)
+    report = run(locks.run_bounded, jobs, capacity=capacity, hold=0.01, virtual_clock=True)
 
     assert report.capacity == capacity
     assert report.peak == min(jobs, capacity)
@@ -195,7 +195,7 @@ def test_a_cancel_from_outside_stops_every_job(flavour: Flavour, run: Run) -> No
         return cancelled
 
     # 50 ms of real time on uvloop. The run fixture fails the test if any job is left alive.
-    assert run(scenario, virtual_clock=flavour.has_virtual_clock) is True
+    assert run(scenario, virtual_clock=True) is True
 
 
 # --- Fairness ------------------------------------------------------------------------------

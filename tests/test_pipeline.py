@@ -140,7 +140,7 @@ def test_a_slow_consumer_fills_the_buffer_and_holds_the_producers_back(
         consumers=consumers,
         buffer=buffer,
         producers=producers,
-        virtual_clock=flavour.has_virtual_clock,
+        virtual_clock=True,
     )
 
     assert Counter(recorder.handled) == Counter(range(count))
@@ -168,7 +168,7 @@ def test_consumers_drain_what_is_left_after_the_producers_finish(flavour: Flavou
         consumers=2,
         buffer=buffer,
         producers=2,
-        virtual_clock=flavour.has_virtual_clock,
+        virtual_clock=True,
     )
 
     # The source ran dry once, with at least a full buffer still to handle...
@@ -190,7 +190,7 @@ def test_a_buffer_that_holds_everything_never_makes_a_producer_wait(flavour: Fla
         consumers=2,
         buffer=30,
         producers=2,
-        virtual_clock=flavour.has_virtual_clock,
+        virtual_clock=True,
     )
 
     assert report.producer_waits == 0
@@ -219,7 +219,7 @@ def test_consumers_handle_items_at_the_same_time(flavour: Flavour, run: Run) -> 
         handler=handler,
         consumers=consumers,
         buffer=2,
-        virtual_clock=flavour.has_virtual_clock,
+        virtual_clock=True,
     )
 
     assert peak == consumers
@@ -312,7 +312,7 @@ def test_an_error_from_the_items_stops_everything_and_comes_out_unchanged(flavou
             handler=handler,
             consumers=2,
             buffer=2,
-            virtual_clock=flavour.has_virtual_clock,
+            virtual_clock=True,
         )
 
     assert caught.value is broken
@@ -349,7 +349,7 @@ def test_a_cancel_from_outside_stops_everything(flavour: Flavour, run: Run, coun
         assert recorder.taken == taken
         return cancelled, taken
 
-    cancelled, taken = run(scenario, virtual_clock=flavour.has_virtual_clock)
+    cancelled, taken = run(scenario, virtual_clock=True)
 
     assert cancelled is True
     assert len(recorder.started) == consumers

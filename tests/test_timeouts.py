@@ -88,7 +88,7 @@ def test_each_outcome_names_what_stopped_the_job(flavour: Flavour, run: Run) -> 
         outcomes = await timeouts.run_jobs(jobs, limit=1, job_timeout=0.25, deadline=0.5, on_event=_recorder(log))
         return outcomes, await flavour.current_time() - start
 
-    outcomes, elapsed = run(scenario, virtual_clock=flavour.has_virtual_clock)
+    outcomes, elapsed = run(scenario, virtual_clock=True)
 
     assert _statuses(outcomes) == [
         (0, "quick", FINISHED, True),
@@ -130,7 +130,7 @@ def test_the_earlier_deadline_is_reported_and_a_tie_goes_to_the_overall_deadline
         limit=1,
         job_timeout=job_timeout,
         deadline=deadline,
-        virtual_clock=flavour.has_virtual_clock,
+        virtual_clock=True,
     )
 
     # On the virtual clocks the ties are exact (powers of two add up exactly), so these
@@ -153,7 +153,7 @@ def test_a_cleanup_outlives_the_deadline_and_the_call_waits_for_it(flavour: Flav
         log.append("returned")
         return outcomes, await flavour.current_time() - start
 
-    outcomes, elapsed = run(scenario, virtual_clock=flavour.has_virtual_clock)
+    outcomes, elapsed = run(scenario, virtual_clock=True)
 
     assert _statuses(outcomes) == [(0, "slow", DEADLINE, True), (1, "next", NOT_STARTED, False)]
     assert log == [(0, event) for event in LIFECYCLE] + ["returned"]
@@ -185,7 +185,7 @@ def test_a_cancel_from_outside_waits_for_every_cleanup_then_propagates(
         log.append("cancelled")
         return cancelled, await flavour.current_time() - start
 
-    cancelled, elapsed = run(scenario, virtual_clock=flavour.has_virtual_clock)
+    cancelled, elapsed = run(scenario, virtual_clock=True)
 
     # The cancellation reached the caller's scope: not swallowed, not turned into an error.
     assert cancelled is True
@@ -199,7 +199,7 @@ def test_jobs_start_in_order_and_at_most_limit_run_at_once(flavour: Flavour, run
     jobs = [Job(f"job{n}", 0.03125, 0.03125) for n in range(7)]
     log: Log = []
 
-    outcomes = run(timeouts.run_jobs, jobs, limit=3, on_event=_recorder(log), virtual_clock=flavour.has_virtual_clock)
+    outcomes = run(timeouts.run_jobs, jobs, limit=3, on_event=_recorder(log), virtual_clock=True)
 
     assert _statuses(outcomes) == [(n, f"job{n}", FINISHED, True) for n in range(7)]
     assert [entry[0] for entry in log if isinstance(entry, tuple) and entry[1] is JobEvent.STARTED] == list(range(7))
@@ -222,7 +222,7 @@ def test_jobs_waiting_for_a_slot_at_the_deadline_never_start(flavour: Flavour, r
         limit=2,
         deadline=0.125,
         on_event=_recorder(log),
-        virtual_clock=flavour.has_virtual_clock,
+        virtual_clock=True,
     )
 
     assert [(o.status, o.cleaned_up) for o in outcomes] == [(DEADLINE, True)] * 2 + [(NOT_STARTED, False)] * 3
@@ -233,7 +233,7 @@ def test_without_bounds_every_job_finishes_and_no_jobs_give_no_outcomes(flavour:
     timeouts = flavour.workload("timeouts")
     jobs = [Job("a", 0.0625, 0.0625), Job("b", 0), Job("c", 0.03125)]
 
-    outcomes = run(timeouts.run_jobs, iter(jobs), limit=2, virtual_clock=flavour.has_virtual_clock)
+    outcomes = run(timeouts.run_jobs, iter(jobs), limit=2, virtual_clock=True)
 
     assert _statuses(outcomes) == [(0, "a", FINISHED, True), (1, "b", FINISHED, True), (2, "c", FINISHED, True)]
     assert run(timeouts.run_jobs, [], limit=1, job_timeout=1, deadline=1) == []
@@ -253,7 +253,7 @@ def test_an_error_from_on_event_comes_out_bare_after_the_running_cleanups(flavou
             raise Boom
 
     with pytest.raises(Boom) as caught:
-        run(timeouts.run_jobs, jobs, limit=2, on_event=on_event, virtual_clock=flavour.has_virtual_clock)
+        run(timeouts.run_jobs, jobs, limit=2, on_event=on_event, virtual_clock=True)
 
     assert type(caught.value) is Boom
     # Job 1 failed as it started, which stopped job 0's work; job 0 still cleaned up.
@@ -311,7 +311,7 @@ def test_retry_returns_as_soon_as_an_attempt_succeeds(flavour: Flavour, run: Run
         base_delay=0.01,
         factor=3,
         on_retry=lambda *event: retries.append(event),
-        virtual_clock=flavour.has_virtual_clock,
+        virtual_clock=True,
     )
 
     assert result == "done"
@@ -335,7 +335,7 @@ def test_backoff_grows_by_factor_up_to_max_delay_then_the_retries_are_exhausted(
             max_delay=0.04,
             deadline=30,
             on_retry=lambda *event: retries.append(event),
-            virtual_clock=flavour.has_virtual_clock,
+            virtual_clock=True,
         )
 
     error = caught.value
@@ -372,7 +372,7 @@ def test_an_error_that_is_not_retryable_passes_through_at_once(
             base_delay=0.01,
             deadline=30,
             on_retry=lambda *event: retries.append(event),
-            virtual_clock=flavour.has_virtual_clock,
+            virtual_clock=True,
         )
 
     assert type(caught.value) is raised
@@ -407,7 +407,7 @@ def test_the_retry_deadline_raises_the_one_shared_timeout_type(
             elapsed.append(await flavour.current_time() - start)
 
     with pytest.raises(DeadlineExceeded) as caught:
-        run(scenario, virtual_clock=flavour.has_virtual_clock)
+        run(scenario, virtual_clock=True)
 
     error = caught.value
     assert type(error) is DeadlineExceeded
@@ -441,7 +441,7 @@ def test_a_cancel_from_outside_stops_the_retry_and_propagates(flavour: Flavour, 
         cancelled: bool = await flavour.cancelled_after(0.05, call)
         return cancelled
 
-    assert run(scenario, virtual_clock=flavour.has_virtual_clock) is True
+    assert run(scenario, virtual_clock=True) is True
     assert len(operation.started) == 1
     assert (len(retries), operation.cancelled) == ((1, 0) if script == ["fail"] else (0, 1))
 
