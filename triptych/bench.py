@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gc
-import http.client
 import json
 import math
 import os
@@ -37,9 +36,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any
-from urllib.parse import urlsplit
 
 from triptych.flavours import FLAVOURS, Flavour, get
+from triptych.server import fetch_stats
 
 __all__ = ["BENCHMARKS", "PROFILES", "Benchmark", "Profile", "main"]
 
@@ -61,7 +60,7 @@ class Benchmark:
     group: str
     """The table it belongs to in the report."""
     kind: str
-    """``primitive``, ``workload``, ``scale`` or ``reference``."""
+    """``primitive``, ``workload`` or ``reference``; a group measured at several ``n`` is a scale series."""
     n: int
     unit: str
     prepare: Callable[[Flavour, str], Op]
@@ -225,8 +224,10 @@ def _locks(n: int) -> Callable[[Flavour, str], Op]:
 # --- The registry --------------------------------------------------------------------------
 #
 # (group, kind, unit, prepare factory taking n, sizes in the full profile, sizes in the quick one).
-# Names are built from the parameters: "spawn_join[n=10000]". Fixed sizes match FACTS.md's
-# baselines (spawn at 10^4 and 10^5, fan-out at 2000 GETs, 100 in flight) so they compare.
+# Names are built from the parameters: "spawn_join[n=10000]". The full profile's sizes match
+# FACTS.md's baselines where it has one (spawn at 10^4 and 10^5, hand-off 1 producer to 4
+# consumers through 64, fan-out at 2000 GETs with 100 in flight); the lock hand-off takes 50
+# rounds per task where FACTS took 1000, to fit the time budget.
 
 _GROUPS: list[tuple[str, str, str, Callable[[int], Callable[[Flavour, str], Op]], tuple[int, ...], tuple[int, ...]]] = [
     (
@@ -245,7 +246,7 @@ _GROUPS: list[tuple[str, str, str, Callable[[int], Callable[[Flavour, str], Op]]
         "item",
         lambda n: _primitive("handoff", n=n, checkpoint=True),
         (10_000,),
-        (10_000,),
+        (5_000,),
     ),
     (
         "lock_handoff",
@@ -315,16 +316,6 @@ REFERENCE_PROFILES: dict[str, tuple[str, ...]] = {name: tuple(_references(name))
 # --- The worker ----------------------------------------------------------------------------
 
 
-def _server_cpu(server_url: str) -> float:
-    address = urlsplit(server_url)
-    connection = http.client.HTTPConnection(address.hostname or "127.0.0.1", address.port, timeout=10)
-    try:
-        connection.request("GET", "/stats")
-        return float(json.loads(connection.getresponse().read())["cpu_seconds"])
-    finally:
-        connection.close()
-
-
 def _time_calls(flavour: Flavour, op: Op, loops: int) -> float:
     """Seconds for ``loops`` calls of ``op``, timed inside a fresh loop of ``flavour``."""
 
@@ -363,7 +354,7 @@ def measure(
 ) -> dict[str, Any]:
     """Time one benchmark in this process; return its JSON-ready record (``warmups`` >= 1)."""
     op = benchmark.prepare(flavour, server_url)
-    server_before = _server_cpu(server_url) if benchmark.needs_server else 0.0
+    server_before = fetch_stats(server_url).cpu_seconds if benchmark.needs_server else 0.0
     started = time.perf_counter()
     # The first warm-up (one call) also calibrates the inner loop count.
     first = _time_calls(flavour, op, 1)
@@ -380,7 +371,7 @@ def measure(
         "inner_loops": benchmark.n,
     }
     if benchmark.needs_server:
-        record["server_cpu_share"] = round((_server_cpu(server_url) - server_before) / elapsed, 3)
+        record["server_cpu_share"] = round((fetch_stats(server_url).cpu_seconds - server_before) / elapsed, 3)
     if memory:
         peak, retained = _peak_memory(flavour, op)
         record["peak_kib"] = round(peak, 1)

@@ -42,10 +42,9 @@ import sys
 import time
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-__all__ = ["LoopbackServer", "ServerStats"]
+__all__ = ["LoopbackServer", "ServerStats", "fetch_stats"]
 
 HOST = "127.0.0.1"
 DROP_PROMISED = 64 * 1024
@@ -281,6 +280,18 @@ def main(argv: list[str] | None = None) -> None:
         runner.run(_serve_forever(args.port))
 
 
+def fetch_stats(url: str, *, reset: bool = False) -> ServerStats:
+    """The counters of the server at ``url`` (zeroed after reading when ``reset``): a plain
+    blocking call, for the process that started the server or any other one."""
+    address = urlsplit(url)
+    connection = http.client.HTTPConnection(address.hostname or HOST, address.port, timeout=10)
+    try:
+        connection.request("GET", "/reset" if reset else "/stats")
+        return ServerStats(**json.loads(connection.getresponse().read()))
+    finally:
+        connection.close()
+
+
 # --- the parent's handle ------------------------------------------------------------------
 
 
@@ -335,20 +346,11 @@ class LoopbackServer:
             self.process.stdout.close()
         self.process = None
 
-    def _get(self, path: str) -> dict[str, Any]:
-        connection = http.client.HTTPConnection(HOST, self.port, timeout=10)
-        try:
-            connection.request("GET", path)
-            result: dict[str, Any] = json.loads(connection.getresponse().read())
-            return result
-        finally:
-            connection.close()
-
     def stats(self) -> ServerStats:
-        return ServerStats(**self._get("/stats"))
+        return fetch_stats(self.url)
 
     def reset(self) -> ServerStats:
-        return ServerStats(**self._get("/reset"))
+        return fetch_stats(self.url, reset=True)
 
     def wait_idle(self, timeout: float = 10.0) -> ServerStats:
         """Poll until no request is in flight and no connection is open; return the stats.
