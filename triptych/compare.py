@@ -15,6 +15,7 @@ each context side by side.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import platform
@@ -53,6 +54,7 @@ class _FlavourResults:
     errors: list[str] = field(default_factory=list)
 
 
+@functools.cache
 def _cpu_model() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -431,7 +433,8 @@ def report(rows: list[Row], console: Console) -> None:
             standard = max(sizes) if group != "fanout" else _standard_fanout(fanout_n, references)
             extra = references if group == "fanout" else []
             _single_table(context, group, standard, [r for r in group_rows if r.n == standard] + extra, console)
-        versions = context_rows[0].versions
+        # Each flavour's virtualenv has only its own libraries: list what any of them had.
+        versions = {package: version for row in context_rows for package, version in row.versions.items()}
         console.print(f"[dim]{context}: " + ", ".join(f"{k} {v}" for k, v in sorted(versions.items())) + "[/dim]\n")
     _across_contexts(rows, console)
 
