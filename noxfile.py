@@ -7,26 +7,31 @@ so a run on a fresh machine needs nothing but nox.
 from __future__ import annotations
 
 import shutil
+import sys
+import tomllib
 from pathlib import Path
 
 import nox
+from packaging.requirements import Requirement
+
+ROOT = Path(__file__).parent
+sys.path.insert(0, str(ROOT))
+from triptych.flavours import FLAVOUR_NAMES, FLAVOURS  # noqa: E402  (stdlib only, no install needed)
 
 PYTHONS = ["3.11", "3.12", "3.13"]
-FLAVOURS = ["asyncio", "asyncio+uvloop", "trio", "anyio-asyncio", "anyio-uvloop", "anyio-trio"]
-# What each flavour's virtualenv holds besides the project (installed without its
-# dependencies), httpx, and the measuring tools (pyperf, rich): only its own async libraries,
-# so the asyncio flavours run without trio, which proves the packages don't lean on each other.
-# (httpx itself depends on anyio, so anyio is in every one.)
-FLAVOUR_NEEDS = {
-    "asyncio": [],
-    "asyncio+uvloop": ["uvloop>=0.21"],
-    "trio": ["trio>=0.30"],
-    "anyio-asyncio": ["anyio>=4.13"],
-    "anyio-uvloop": ["anyio>=4.13", "uvloop>=0.21"],
-    "anyio-trio": ["anyio>=4.13", "trio>=0.30"],
-    "reference": ["aiohttp>=3.10", "uvloop>=0.21"],
+# Lower bounds come from pyproject.toml, so a bump there reaches every virtualenv made here.
+_PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+_PINS = {
+    (requirement := Requirement(line)).name: f"{requirement.name}{requirement.specifier}"
+    for line in [*_PROJECT["dependencies"], *_PROJECT["optional-dependencies"]["bench"]]
 }
-TOOLS = ["httpx>=0.28", "pyperf>=2.8", "rich>=13.7"]
+# Each flavour's virtualenv holds the project (installed without its dependencies), the
+# measuring tools, and only its own async libraries (Flavour.requirements()): the asyncio
+# flavours run without trio, which proves the packages don't lean on each other. (httpx
+# itself depends on anyio, so anyio is in every one.)
+FLAVOUR_NEEDS = {flavour.name: [_PINS[name] for name in flavour.requirements()] for flavour in FLAVOURS}
+FLAVOUR_NEEDS["reference"] = [_PINS["aiohttp"], _PINS["uvloop"]]
+TOOLS = [_PINS["httpx"], _PINS["pyperf"], _PINS["rich"]]
 ANYIO_VERSIONS = ["4.13.0", "latest"]
 
 nox.needs_version = ">=2024.10"
@@ -73,7 +78,8 @@ def _flavour_python(session: nox.Session, flavour: str, *, anyio: str = "latest"
     needs = FLAVOUR_NEEDS[flavour]
     if anyio != "latest":
         needs = [need for need in needs if not need.startswith("anyio")] + [f"anyio=={anyio}"]
-    name = f"py{interpreter}-{flavour}" + ("" if anyio == "latest" else f"-anyio{anyio}")
+    name = f"py{interpreter}-{flavour}" if isinstance(session.python, str) else flavour
+    name += "" if anyio == "latest" else f"-anyio{anyio}"
     python, install = _venv(session, Path(".nox", "flavours", name).resolve(), interpreter)
     session.run(*install, "--no-deps", "-e", ".", external=True)
     session.run(*install, *TOOLS, *needs, external=True)
@@ -81,7 +87,7 @@ def _flavour_python(session: nox.Session, flavour: str, *, anyio: str = "latest"
 
 
 @nox.session(python=PYTHONS[0], default=False)
-@nox.parametrize("flavour", [*FLAVOURS, "reference"], ids=[*FLAVOURS, "reference"])
+@nox.parametrize("flavour", [*FLAVOUR_NAMES, "reference"], ids=[*FLAVOUR_NAMES, "reference"])
 def bench(session: nox.Session, flavour: str) -> None:
     """Benchmark one flavour in a virtualenv holding only its own libraries (`-- --profile full`)."""
     session.install("--no-deps", "-e", ".")
@@ -133,7 +139,9 @@ def _tools(session: nox.Session) -> str:
 
 def _compare(session: nox.Session, *, anyio: str, tag: str, extra: list[str]) -> None:
     tools = _tools(session)
-    flavours = [*FLAVOURS, "reference"] if anyio == "latest" else ["asyncio", "trio", "anyio-asyncio", "anyio-trio"]
+    flavours = (
+        [*FLAVOUR_NAMES, "reference"] if anyio == "latest" else ["asyncio", "trio", "anyio-asyncio", "anyio-trio"]
+    )
     pythons = [f"{name}={_flavour_python(session, name, anyio=anyio)}" for name in flavours]
     arguments = [argument for pair in pythons for argument in ("--python", pair)]
     if tag:
