@@ -6,10 +6,10 @@ Contract and docstrings: :class:`shared.cancellation.Cancellation`.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import suppress
-from typing import Any
 
+from impl_asyncio._shielding import shielded  # asyncio has no shielded cancel scope
 from shared.cancellation import (
     AllJobsFailed,
     Job,
@@ -56,29 +56,7 @@ async def _run_job(job: Job, ledger: Ledger) -> None:
         # A plain await here would survive the cancel that ended the work (edge-triggered),
         # but not one that lands during the cleanup: a finished job still cleaning up when a
         # sibling fails or wins, or a second cancel.
-        await _shielded(_clean_up(job, ledger))
-
-
-# --- Only in asyncio: no shielded cancel scope, and shield() lets its waiter go at once -------
-
-
-async def _shielded(cleanup: Coroutine[Any, Any, None]) -> None:
-    """Run ``cleanup`` to its end even if this task is cancelled meanwhile; then let the cancel through.
-
-    ``asyncio.shield()`` protects the inner task, not the waiter: the waiter gets
-    CancelledError at once while the inner task runs on, owned by no one (FACTS.md, item
-    10). So the cleanup gets a task of its own, and this task keeps waiting for it, however
-    many times it is cancelled, before it re-raises the first cancellation. Cancellation is
-    edge-triggered, so each wait after a cancel runs until the next cancel, if any.
-    """
-    task = asyncio.create_task(cleanup)
-    try:
-        await asyncio.shield(task)
-    except asyncio.CancelledError:
-        while not task.done():
-            with suppress(asyncio.CancelledError):
-                await asyncio.wait([task])
-        raise
+        await shielded(_clean_up(job, ledger))
 
 
 # --- Only in asyncio: a TaskGroup has no cancel scope, so the winner stops it by raising ------

@@ -7,9 +7,10 @@ Contract and docstrings: :class:`shared.timeouts.Timeouts`.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from typing import TypeVar
 
+from impl_asyncio._shielding import shielded  # asyncio has no shielded cancel scope
 from shared.timeouts import (
     DeadlineExceeded,
     Job,
@@ -27,33 +28,6 @@ __all__ = ["run_jobs", "retry"]
 T = TypeVar("T")
 OnEvent = Callable[[int, JobEvent], object]
 OnRetry = Callable[[int, Exception, float], object]
-
-
-# --- Only in asyncio: no shielded cancel scope, so a task awaited to its end stands in ----
-#
-# asyncio.shield() alone is not a shielded scope: at the first cancel its waiter gets
-# CancelledError at once while the shielded work runs on, owned by nobody (FACTS 10), so
-# the call could return, or the caller's cancel complete, with a cleanup still running:
-#
-#     finally:
-#         await asyncio.shield(cleanup())  # <- CancelledError; cleanup() runs on, orphaned
-#
-# Here the waiter waits through every cancel and re-raises the cancellation only once the
-# cleanup is done; asyncio's cancellation is edge-triggered, so the waits after the first
-# CancelledError are not interrupted unless someone cancels again.
-
-
-async def _shielded(cleanup: Coroutine[Any, Any, None]) -> None:
-    task = asyncio.create_task(cleanup)
-    cancelled: asyncio.CancelledError | None = None
-    while not task.done():
-        try:
-            await asyncio.wait([task])
-        except asyncio.CancelledError as exc:
-            cancelled = exc
-    if cancelled is not None:
-        raise cancelled
-    task.result()
 
 
 # --- One job -------------------------------------------------------------------------------
@@ -77,7 +51,7 @@ async def _run_job(index: int, job: Job, stop_at: float, cause: JobStatus, on_ev
     finally:
         # The job's own scope has closed, but a cancel from outside or a failing sibling
         # can land here, and a plain await would be cut short by it.
-        await _shielded(_cleanup(index, job, on_event))
+        await shielded(_cleanup(index, job, on_event))
     return JobOutcome(index, job, status, cleaned_up=True)
 
 
@@ -97,7 +71,7 @@ async def _worker(
 ) -> None:
     loop = asyncio.get_running_loop()
     for index, job in jobs:
-        # No check for a pending cancel here (trio and anyio need one): _shielded re-raises
+        # No check for a pending cancel here (trio and anyio need one): shielded() re-raises
         # a cancel that came during the cleanup as soon as the cleanup is done.
         now = loop.time()
         if now >= deadline_at:
