@@ -12,12 +12,12 @@ Variants (names are built from the parameters; every parameter is recorded in th
   (the client ceiling), run by ``python -m triptych.bench worker --flavour reference``.
 
 A worker (``python -m triptych.bench worker ...``) runs in one flavour's virtualenv, which
-holds only that flavour's libraries, and imports nothing else: not rich, not pyperf. For
-each benchmark it calibrates the inner loop count so one value takes about
-``TARGET_SECONDS``, runs the warm-ups and the values, all timed inside the running event
-loop (a fresh loop per value, so loop start-up is excluded the same way for every flavour),
-then, in the first process only, measures memory once with tracemalloc. It prints one JSON
-line per benchmark; :mod:`triptych.compare` turns them into pyperf files.
+holds only that flavour's libraries, and imports nothing else: not rich, not pyperf. It
+times what the runner (:mod:`triptych.compare`) asks for on stdin, one value at a time, and
+answers in JSON lines. On first use of a benchmark it calibrates the inner loop count so one
+value takes about ``TARGET_SECONDS`` and runs the warm-ups. Every call is timed inside the
+running event loop (a fresh loop per value, so loop start-up is excluded the same way for
+every flavour); memory is measured on request, once, with tracemalloc.
 """
 
 from __future__ import annotations
@@ -307,7 +307,7 @@ BENCHMARKS: dict[str, Benchmark] = {**_build("full"), **_build("quick")}
 REFERENCES: dict[str, Benchmark] = {**_references("full"), **_references("quick")}
 
 PROFILES: dict[str, Profile] = {
-    "quick": Profile("quick", processes=3, warmups=2, values=3, benchmarks=tuple(_build("quick"))),
+    "quick": Profile("quick", processes=5, warmups=1, values=2, benchmarks=tuple(_build("quick"))),
     "full": Profile("full", processes=6, warmups=2, values=5, benchmarks=tuple(_build("full"))),
 }
 REFERENCE_PROFILES: dict[str, tuple[str, ...]] = {name: tuple(_references(name)) for name in PROFILES}
@@ -321,7 +321,12 @@ def _time_calls(flavour: Flavour, op: Op, loops: int) -> float:
 
     # Every value starts from the same heap: what an earlier value left for the cyclic
     # collector would otherwise be collected, and charged, at a random point of this one.
+    # Freezing what survives (the worker's imports and the prepared op) keeps the collector
+    # from walking it again and again: that walk costs in proportion to what this worker
+    # happened to import, not to what the flavour does. The collector still runs during
+    # the value, and still charges each flavour for the objects it creates.
     gc.collect()
+    gc.freeze()
 
     async def timed() -> float:
         started = time.perf_counter()
@@ -329,7 +334,10 @@ def _time_calls(flavour: Flavour, op: Op, loops: int) -> float:
             await op()
         return time.perf_counter() - started
 
-    return flavour.run(timed)
+    try:
+        return flavour.run(timed)
+    finally:
+        gc.unfreeze()
 
 
 def _peak_memory(flavour: Flavour, op: Op) -> tuple[float, float]:
@@ -349,35 +357,47 @@ def _peak_memory(flavour: Flavour, op: Op) -> tuple[float, float]:
     return flavour.run(traced)
 
 
-def measure(
-    flavour: Flavour, benchmark: Benchmark, server_url: str, warmups: int, values: int, memory: bool
-) -> dict[str, Any]:
-    """Time one benchmark in this process; return its JSON-ready record (``warmups`` >= 1)."""
+@dataclass
+class _Prepared:
+    """One benchmark made ready in this worker: its op, calibrated, and its warm-ups."""
+
+    benchmark: Benchmark
+    flavour: Flavour
+    op: Op
+    loops: int
+    warmups: list[list[float]]
+
+
+def _prepare(flavour: Flavour, benchmark: Benchmark, server_url: str, warmups: int) -> _Prepared:
+    """Build ``benchmark`` for ``flavour``, calibrate its inner loop count and warm it up.
+
+    The first warm-up, one call, is also the calibration; ``warmups`` >= 1 counts it.
+    """
     op = benchmark.prepare(flavour, server_url)
-    server_before = fetch_stats(server_url).cpu_seconds if benchmark.needs_server else 0.0
-    started = time.perf_counter()
-    # The first warm-up (one call) also calibrates the inner loop count.
     first = _time_calls(flavour, op, 1)
     loops = max(1, math.ceil(TARGET_SECONDS / max(first, 1e-9)))
-    warm = [first] + [_time_calls(flavour, op, loops) for _ in range(warmups - 1)]
-    timed = [_time_calls(flavour, op, loops) for _ in range(values)]
-    elapsed = time.perf_counter() - started
     per_unit = loops * benchmark.n
-    record: dict[str, Any] = {
-        "name": benchmark.name,
-        "values": [seconds / per_unit for seconds in timed],
-        "warmups": [[1, first / benchmark.n]] + [[loops, seconds / per_unit] for seconds in warm[1:]],
-        "loops": loops,
-        "inner_loops": benchmark.n,
-    }
+    warm = [[1, first / benchmark.n]]
+    warm += [[loops, _time_calls(flavour, op, loops) / per_unit] for _ in range(warmups - 1)]
+    return _Prepared(benchmark, flavour, op, loops, warm)
+
+
+def _time_value(prepared: _Prepared, server_url: str) -> dict[str, Any]:
+    """One timed value: seconds per unit, and the server's CPU seconds while it ran."""
+    benchmark = prepared.benchmark
+    server_before = fetch_stats(server_url).cpu_seconds if benchmark.needs_server else 0.0
+    seconds = _time_calls(prepared.flavour, prepared.op, prepared.loops)
+    record: dict[str, Any] = {"value": seconds / (prepared.loops * benchmark.n), "seconds": seconds}
     if benchmark.needs_server:
-        record["server_cpu_share"] = round((fetch_stats(server_url).cpu_seconds - server_before) / elapsed, 3)
-    if memory:
-        peak, retained = _peak_memory(flavour, op)
-        record["peak_kib"] = round(peak, 1)
-        record["kib_per_unit"] = round(peak / benchmark.n, 4)
-        record["retained_kib"] = round(retained, 1)
+        record["server_cpu_seconds"] = fetch_stats(server_url).cpu_seconds - server_before
     return record
+
+
+def _memory(prepared: _Prepared) -> dict[str, Any]:
+    """Peak and retained KiB of one call, traced."""
+    peak, retained = _peak_memory(prepared.flavour, prepared.op)
+    n = prepared.benchmark.n
+    return {"peak_kib": round(peak, 1), "kib_per_unit": round(peak / n, 4), "retained_kib": round(retained, 1)}
 
 
 def environment(flavour_name: str) -> dict[str, Any]:
@@ -393,39 +413,55 @@ def environment(flavour_name: str) -> dict[str, Any]:
         "python_executable": sys.executable,
         "platform": platform.platform(),
         "cpu_count": os.cpu_count(),
+        "cpu_affinity": sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else [],
         "versions": versions,
     }
 
 
 def _worker(args: argparse.Namespace) -> int:
+    """Answer the runner's requests, one JSON line each, until stdin closes.
+
+    ``{"name": N}`` times one value of benchmark N (preparing it on first use: calibration
+    and warm-ups); ``{"name": N, "memory": true}`` measures its memory instead. The runner
+    asks every flavour's worker for one value in turn, so the flavours of a benchmark are
+    timed seconds apart, under the same conditions of the machine.
+    """
+    if args.cpu is not None:
+        os.sched_setaffinity(0, {args.cpu})
     if args.flavour == "reference":
         flavour, registry = get("asyncio"), REFERENCES
     else:
         flavour, registry = get(args.flavour), BENCHMARKS
     print(json.dumps({"environment": environment(args.flavour)}), flush=True)
-    failed = 0
-    for name in args.benchmarks.split(","):
-        benchmark = registry[name]
-        runner = get("asyncio+uvloop") if benchmark.params.get("loop") == "uvloop" else flavour
+    prepared: dict[str, _Prepared] = {}
+    for line in sys.stdin:
+        request = json.loads(line)
+        name = request["name"]
+        record: dict[str, Any] = {"name": name}
         try:
-            record = measure(runner, benchmark, args.server_url, args.warmups, args.values, args.memory)
+            if name not in prepared:
+                benchmark = registry[name]
+                runner = get("asyncio+uvloop") if benchmark.params.get("loop") == "uvloop" else flavour
+                prepared[name] = _prepare(runner, benchmark, args.server_url, args.warmups)
+                record.update(loops=prepared[name].loops, warmups=prepared[name].warmups)
+            if request.get("memory"):
+                record.update(_memory(prepared[name]))
+            else:
+                record.update(_time_value(prepared[name], args.server_url))
         except Exception as exc:  # one broken benchmark must not stop the others
-            failed += 1
-            record = {"name": name, "error": f"{type(exc).__name__}: {exc}"}
+            record["error"] = f"{type(exc).__name__}: {exc}"
         print(json.dumps(record), flush=True)
-    return 1 if failed else 0
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m triptych.bench", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    worker = commands.add_parser("worker", help="time benchmarks in this process; print JSON lines")
+    worker = commands.add_parser("worker", help="time the benchmarks named on stdin; answer in JSON lines")
     worker.add_argument("--flavour", required=True, choices=[f.name for f in FLAVOURS] + ["reference"])
-    worker.add_argument("--benchmarks", required=True, help="comma-separated names")
     worker.add_argument("--server-url", default="")
-    worker.add_argument("--warmups", type=int, default=1)
-    worker.add_argument("--values", type=int, default=3)
-    worker.add_argument("--memory", action="store_true", help="also measure peak memory once")
+    worker.add_argument("--warmups", type=int, default=1, help="calls before the first value, calibration included")
+    worker.add_argument("--cpu", type=int, help="run on this CPU alone (Linux)")
     args = parser.parse_args(argv)
     return _worker(args)
 

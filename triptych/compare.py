@@ -1,11 +1,16 @@
 """Run the benchmarks on every flavour, write pyperf files, and print the comparison.
 
-The runner starts the loopback server (its own process), then runs ``processes`` rounds; in
-each round every flavour gets one fresh worker process (in its own virtualenv) that times
-every benchmark of the profile. The order of the flavours rotates from round to round, so
-a slow drift of the machine spreads over all of them instead of landing on one. After each
-worker, that flavour's results file is rewritten atomically: Ctrl-C loses only the worker
-that was running, and a worker that crashes is reported while the others go on.
+The runner starts the loopback server (its own process), then runs ``processes`` rounds. In
+each round every flavour gets one fresh worker process, in its own virtualenv, and the
+runner goes through the benchmarks one at a time: for each value it asks every flavour's
+worker in turn, in an order that rotates from value to value and round to round. So the
+flavours of one benchmark are timed seconds apart, and a drift of the machine lands on all
+of them rather than on one; the ratios between flavours are what must hold still. The
+workers run on a CPU of their own, away from the server and the progress bar.
+
+After each round, and when interrupted, every flavour's results file is rewritten
+atomically: Ctrl-C loses only the benchmark being timed, and a worker that crashes is
+reported while the others go on.
 
 Results are pyperf JSON files, ``results/<context>/<flavour>.json``, with everything that
 changes a number in their metadata, so ``python -m pyperf compare_to`` opens them. The
@@ -15,6 +20,7 @@ each context side by side.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -24,10 +30,10 @@ import statistics
 import subprocess
 import tempfile
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pyperf
 from rich.console import Console
@@ -72,7 +78,7 @@ def _run_metadata(record: dict[str, Any], environment: dict[str, Any], tag: str)
         "name": record["name"],
         "unit": "second",
         "loops": record["loops"],
-        "inner_loops": record["inner_loops"],
+        "inner_loops": benchmark.n,
         "triptych_context": _context(environment, tag),
         "triptych_flavour": environment["flavour"],
         "triptych_group": benchmark.group,
@@ -86,6 +92,8 @@ def _run_metadata(record: dict[str, Any], environment: dict[str, Any], tag: str)
         "cpu_model_name": _cpu_model(),
         "hostname": socket.gethostname(),
     }
+    if environment["cpu_affinity"]:
+        metadata["cpu_affinity"] = ",".join(map(str, environment["cpu_affinity"]))
     for package, version in environment["versions"].items():
         metadata[f"{package}_version"] = version
     for key in ("server_cpu_share", "peak_kib", "kib_per_unit", "retained_kib"):
@@ -110,12 +118,81 @@ def _write_atomically(results: _FlavourResults, path: Path) -> None:
     os.replace(temporary, path)
 
 
-def _worker_command(
-    python: str, flavour: str, names: Sequence[str], profile: Profile, server_url: str, memory: bool
-) -> list[str]:
-    command = [python, "-m", "triptych.bench", "worker", "--flavour", flavour, "--benchmarks", ",".join(names)]
-    command += ["--server-url", server_url, "--warmups", str(profile.warmups), "--values", str(profile.values)]
-    return [*command, "--memory"] if memory else command
+def _worker_command(python: str, flavour: str, profile: Profile, server_url: str, cpu: int | None) -> list[str]:
+    command = [python, "-m", "triptych.bench", "worker", "--flavour", flavour, "--server-url", server_url]
+    command += ["--warmups", str(profile.warmups)]
+    return command if cpu is None else [*command, "--cpu", str(cpu)]
+
+
+@contextlib.contextmanager
+def _worker_cpu() -> Iterator[int | None]:
+    """Keep one CPU for the workers: this runner, and the server it starts, move to the others.
+
+    A worker that shares its core with the server, or with the progress bar, is slowed by
+    them at random moments, and one that migrates between cores starts over with cold caches.
+    Yields None, and pins nothing, with fewer than two CPUs or where the OS cannot pin.
+    """
+    if not hasattr(os, "sched_getaffinity"):
+        yield None
+        return
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        yield None
+        return
+    os.sched_setaffinity(0, cpus[:-1])
+    try:
+        yield cpus[-1]
+    finally:
+        os.sched_setaffinity(0, cpus)
+
+
+class _Worker:
+    """One flavour's worker process for one round: one JSON request and answer at a time."""
+
+    def __init__(self, command: list[str], stderr: IO[str]) -> None:
+        self._stderr = stderr
+        self._process = subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, text=True
+        )
+        self.failure = ""
+
+    def read(self) -> dict[str, Any] | None:
+        """The worker's next line, or None (and ``failure`` says why) once it has died."""
+        assert self._process.stdout is not None
+        line = "" if self.failure else self._process.stdout.readline()
+        if not line:
+            self.failure = self.failure or self._why()
+            return None
+        answer: dict[str, Any] = json.loads(line)
+        return answer
+
+    def ask(self, request: dict[str, Any]) -> dict[str, Any] | None:
+        assert self._process.stdin is not None
+        if not self.failure:
+            try:
+                self._process.stdin.write(json.dumps(request) + "\n")
+                self._process.stdin.flush()
+            except OSError:  # it died: read() says why
+                pass
+        return self.read()
+
+    def _why(self) -> str:
+        code = self._process.wait()
+        self._stderr.seek(0)
+        tail = self._stderr.read().strip().splitlines()[-1:] or [f"exit status {code}"]
+        return f"worker failed: {tail[0]}"
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            assert self._process.stdin is not None
+            self._process.stdin.close()
+        try:
+            self._process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+        if self._process.stdout is not None:
+            self._process.stdout.close()
 
 
 def run_benchmarks(
@@ -131,24 +208,23 @@ def run_benchmarks(
     written: dict[str, Path] = {}
     total = profile.processes * sum(len(names) for names in plan.values())
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with LoopbackServer() as server, Progress(*columns, console=console) as progress:
+    with _worker_cpu() as cpu, LoopbackServer() as server, Progress(*columns, console=console) as progress:
         task = progress.add_task("benchmarks", total=total)
-        flavours = list(interpreters)
         try:
             for round_number in range(profile.processes):
-                shift = round_number % len(flavours)
-                for flavour in flavours[shift:] + flavours[:shift]:
-                    progress.update(task, description=f"round {round_number + 1}/{profile.processes}: {flavour}")
-                    names = plan[flavour]
-                    command = _worker_command(
-                        interpreters[flavour], flavour, names, profile, server.url, memory=round_number == 0
-                    )
-                    done = _run_worker(command, results[flavour], tag, progress, task)
-                    progress.advance(task, len(names) - done)
-                    if results[flavour].environment:
-                        path = out_dir / _context(results[flavour].environment, tag) / f"{flavour}.json"
-                        _write_atomically(results[flavour], path)
-                        written[flavour] = path
+                commands = {
+                    flavour: _worker_command(python, flavour, profile, server.url, cpu)
+                    for flavour, python in interpreters.items()
+                }
+                round_ = _Round(round_number, profile, plan, results, tag, progress, task)
+                try:
+                    round_.run(commands)
+                finally:
+                    for flavour, outcome in results.items():
+                        if outcome.environment:
+                            path = out_dir / _context(outcome.environment, tag) / f"{flavour}.json"
+                            _write_atomically(outcome, path)
+                            written[flavour] = path
         except KeyboardInterrupt:
             console.print("[yellow]interrupted: keeping every result measured so far[/yellow]")
     for flavour, outcome in results.items():
@@ -157,37 +233,72 @@ def run_benchmarks(
     return list(written.values())
 
 
-def _run_worker(command: list[str], results: _FlavourResults, tag: str, progress: Progress, task: Any) -> int:
-    done = 0
-    with (
-        tempfile.TemporaryFile("w+") as stderr,
-        subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, text=True) as worker,
-    ):
+@dataclass
+class _Round:
+    """One round: a fresh worker per flavour, and every benchmark timed across them."""
+
+    number: int
+    profile: Profile
+    plan: dict[str, list[str]]
+    results: dict[str, _FlavourResults]
+    tag: str
+    progress: Progress
+    task: Any
+
+    def run(self, commands: dict[str, list[str]]) -> None:
+        with contextlib.ExitStack() as stack:
+            stderr = {flavour: stack.enter_context(tempfile.TemporaryFile("w+")) for flavour in commands}
+            workers = {flavour: _Worker(command, stderr[flavour]) for flavour, command in commands.items()}
+            self._run(workers)
+
+    def _run(self, workers: dict[str, _Worker]) -> None:
         try:
-            assert worker.stdout is not None
-            for line in worker.stdout:
-                record = json.loads(line)
-                if "environment" in record:
-                    results.environment = record["environment"]
-                    continue
-                done += 1
-                progress.advance(task)
-                if "error" in record:
-                    results.errors.append(f"{record['name']}: {record['error']}")
-                    continue
-                warmups = [tuple(pair) for pair in record["warmups"]]
-                metadata = _run_metadata(record, results.environment, tag)
-                run = pyperf.Run(record["values"], warmups=warmups, metadata=metadata, collect_metadata=False)
-                results.runs[record["name"]].append(run)
+            for flavour, worker in workers.items():
+                first = worker.read()
+                if first is not None:
+                    self.results[flavour].environment = first["environment"]
+            for name in dict.fromkeys(name for names in self.plan.values() for name in names):
+                self._benchmark(name, {flavour: w for flavour, w in workers.items() if name in self.plan[flavour]})
         finally:
-            if worker.poll() is None:
-                worker.kill()
-            code = worker.wait()
-        if code and not results.errors:
-            stderr.seek(0)
-            tail = stderr.read().strip().splitlines()[-1:] or [f"exit status {code}"]
-            results.errors.append(f"worker failed: {tail[0]}")
-    return done
+            for flavour, worker in workers.items():
+                worker.close()
+                if worker.failure:
+                    self.results[flavour].errors.append(worker.failure)
+
+    def _benchmark(self, name: str, workers: dict[str, _Worker]) -> None:
+        """Every value of ``name`` on every flavour, the flavours taking turns; then memory."""
+        answers: dict[str, list[dict[str, Any]]] = {flavour: [] for flavour in workers}
+        flavours = list(workers)
+        for index in range(self.profile.values):
+            shift = (self.number + index) % len(flavours)
+            for flavour in flavours[shift:] + flavours[:shift]:
+                if len(answers[flavour]) == index and (answer := self._ask(flavour, workers[flavour], name)):
+                    answers[flavour].append(answer)
+        for flavour, got in answers.items():
+            self.progress.advance(self.task)
+            if len(got) < self.profile.values:
+                continue
+            record = {
+                "name": name,
+                "values": [answer["value"] for answer in got],
+                "warmups": [tuple(pair) for pair in got[0]["warmups"]],
+                "loops": got[0]["loops"],
+            }
+            if "server_cpu_seconds" in got[0]:
+                server = sum(answer["server_cpu_seconds"] for answer in got)
+                record["server_cpu_share"] = round(server / sum(answer["seconds"] for answer in got), 3)
+            if self.number == 0 and (memory := self._ask(flavour, workers[flavour], name, memory=True)):
+                record.update(memory)
+            metadata = _run_metadata(record, self.results[flavour].environment, self.tag)
+            run = pyperf.Run(record["values"], warmups=record["warmups"], metadata=metadata, collect_metadata=False)
+            self.results[flavour].runs[name].append(run)
+
+    def _ask(self, flavour: str, worker: _Worker, name: str, *, memory: bool = False) -> dict[str, Any] | None:
+        answer = worker.ask({"name": name, "memory": memory})
+        if answer is not None and "error" in answer:
+            self.results[flavour].errors.append(f"{name}: {answer['error']}")
+            return None
+        return answer
 
 
 # --- Reading -------------------------------------------------------------------------------
