@@ -6,6 +6,7 @@ These check structure and wording, never speed: the numbers themselves are the b
 from __future__ import annotations
 
 import io
+import os
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -52,6 +53,17 @@ def test_results_are_pyperf_files_with_what_changes_a_number(tmp_path: Path) -> 
         assert {"trio_version", "httpx_version", "cpu_model_name", "triptych_params"} <= set(metadata)
         # Memory is measured once, in the first process.
         assert benchmark.get_runs()[0].get_metadata()["triptych_kib_per_unit"] > 0
+        # One run per round, all from the same run of the runner, so values can be paired.
+        runs = [run.get_metadata() for run in benchmark.get_runs()]
+        assert [run["triptych_round"] for run in runs] == list(range(TINY.processes))
+        assert len({run["triptych_run"] for run in runs}) == 1
+        # With two CPUs or more, the workers have one to themselves.
+        cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+        assert runs[0].get("cpu_affinity") == (str(cpus[-1]) if len(cpus) > 1 else None)
+    run_ids = {
+        pyperf.BenchmarkSuite.load(str(path)).get_benchmarks()[0].get_metadata()["triptych_run"] for path in written
+    }
+    assert len(run_ids) == 1, "the flavours of one run share its id"
     assert not list(tmp_path.rglob(".*.json")), "a temporary file was left behind"
 
 
@@ -132,3 +144,22 @@ def test_results_from_two_contexts_are_put_side_by_side() -> None:
     assert "py3.11-anyio-4.13.0" in text
     assert "py3.11-anyio-latest" in text
     assert "2.27x" in text
+
+
+def test_ratios_within_a_run_pair_values_timed_side_by_side() -> None:
+    # Turn 2 of round 0 was slowed down for both flavours: the pairs still say 3x, where
+    # the medians (1.1 and 3.0 µs) would say 2.73x.
+    asyncio = replace(
+        _row("asyncio", "locks", 0), median=1.1e-6, run="r", slots={(0, 0): 1.0, (0, 1): 1.1, (0, 2): 2.0}
+    )
+    trio = replace(_row("trio", "locks", 0), median=3.0e-6, run="r", slots={(0, 0): 3.0, (0, 1): 2.9, (0, 2): 6.0})
+    console, output = _console()
+
+    report([asyncio, trio], console)
+    assert "3.00x" in output.getvalue()
+    assert "trio takes 3.0x as long" in " ".join(output.getvalue().split())
+
+    # From two different runs nothing was timed side by side: the ratio of the medians.
+    console, output = _console()
+    report([asyncio, replace(trio, run="another")], console)
+    assert "2.73x" in output.getvalue()

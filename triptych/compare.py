@@ -32,6 +32,7 @@ import tempfile
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -96,7 +97,7 @@ def _run_metadata(record: dict[str, Any], environment: dict[str, Any], tag: str)
         metadata["cpu_affinity"] = ",".join(map(str, environment["cpu_affinity"]))
     for package, version in environment["versions"].items():
         metadata[f"{package}_version"] = version
-    for key in ("server_cpu_share", "peak_kib", "kib_per_unit", "retained_kib"):
+    for key in ("run", "round", "server_cpu_share", "peak_kib", "kib_per_unit", "retained_kib"):
         if key in record:
             metadata[f"triptych_{key}"] = record[key]
     return metadata
@@ -206,6 +207,8 @@ def run_benchmarks(
     }
     results = {flavour: _FlavourResults() for flavour in interpreters}
     written: dict[str, Path] = {}
+    # Values of one benchmark with the same run id and round were timed side by side.
+    run_id = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{os.getpid()}"
     total = profile.processes * sum(len(names) for names in plan.values())
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with _worker_cpu() as cpu, LoopbackServer() as server, Progress(*columns, console=console) as progress:
@@ -216,7 +219,7 @@ def run_benchmarks(
                     flavour: _worker_command(python, flavour, profile, server.url, cpu)
                     for flavour, python in interpreters.items()
                 }
-                round_ = _Round(round_number, profile, plan, results, tag, progress, task)
+                round_ = _Round(round_number, profile, plan, results, tag, progress, task, run_id)
                 try:
                     round_.run(commands)
                 finally:
@@ -244,6 +247,7 @@ class _Round:
     tag: str
     progress: Progress
     task: Any
+    run_id: str
 
     def run(self, commands: dict[str, list[str]]) -> None:
         with contextlib.ExitStack() as stack:
@@ -266,7 +270,9 @@ class _Round:
                     self.results[flavour].errors.append(worker.failure)
 
     def _benchmark(self, name: str, workers: dict[str, _Worker]) -> None:
-        """Every value of ``name`` on every flavour, the flavours taking turns; then memory."""
+        """Every value of ``name`` on every flavour, the flavours taking turns; then, in the
+        first round, memory (not for the reference rows, which are there for their speed)."""
+        memory = self.number == 0 and (BENCHMARKS.get(name) or REFERENCES[name]).kind != "reference"
         answers: dict[str, list[dict[str, Any]]] = {flavour: [] for flavour in workers}
         flavours = list(workers)
         for index in range(self.profile.values):
@@ -280,6 +286,8 @@ class _Round:
                 continue
             record = {
                 "name": name,
+                "run": self.run_id,
+                "round": self.number,
                 "values": [answer["value"] for answer in got],
                 "warmups": [tuple(pair) for pair in got[0]["warmups"]],
                 "loops": got[0]["loops"],
@@ -287,8 +295,8 @@ class _Round:
             if "server_cpu_seconds" in got[0]:
                 server = sum(answer["server_cpu_seconds"] for answer in got)
                 record["server_cpu_share"] = round(server / sum(answer["seconds"] for answer in got), 3)
-            if self.number == 0 and (memory := self._ask(flavour, workers[flavour], name, memory=True)):
-                record.update(memory)
+            if memory and (measured := self._ask(flavour, workers[flavour], name, memory=True)):
+                record.update(measured)
             metadata = _run_metadata(record, self.results[flavour].environment, self.tag)
             run = pyperf.Run(record["values"], warmups=record["warmups"], metadata=metadata, collect_metadata=False)
             self.results[flavour].runs[name].append(run)
@@ -322,6 +330,10 @@ class Row:
     kib_per_unit: float | None
     server_cpu_share: float | None
     versions: dict[str, str]
+    run: str = ""
+    """Which run of the runner measured it."""
+    slots: dict[tuple[int, int], float] = field(default_factory=dict)
+    """Each value by (round, turn): within a run, the flavours' values in a slot were timed side by side."""
 
 
 def _files(paths: Iterable[Path]) -> list[Path]:
@@ -341,6 +353,11 @@ def load(paths: Iterable[Path]) -> list[Row]:
             quartiles = statistics.quantiles(values, n=4) if len(values) > 1 else [values[0]] * 3
             median = benchmark.median()
             shares = [run.get_metadata().get("triptych_server_cpu_share") for run in benchmark.get_runs()]
+            slots = {
+                (int(run.get_metadata().get("triptych_round", number)), turn): value
+                for number, run in enumerate(benchmark.get_runs())
+                for turn, value in enumerate(run.values)
+            }
             versions = {
                 key.removesuffix("_version"): str(value) for key, value in first.items() if key.endswith("_version")
             }
@@ -358,6 +375,8 @@ def load(paths: Iterable[Path]) -> list[Row]:
                     kib_per_unit=first.get("triptych_kib_per_unit"),
                     server_cpu_share=max((s for s in shares if s is not None), default=None),
                     versions=versions,
+                    run=str(first.get("triptych_run", "")),
+                    slots=slots,
                 )
             )
     return rows
@@ -395,8 +414,22 @@ def _label(row: Row) -> str:
     return f"ref: aiohttp on {row.group.removeprefix('aiohttp-')}"
 
 
+def _times(row: Row, other: Row) -> float:
+    """How many times as long ``row`` takes as ``other``.
+
+    For the same benchmark in the same run, the median of the ratios of values timed side by
+    side (same round, same turn): a slowdown of the machine that lasts a few seconds hits
+    both values of a pair and leaves their ratio alone. Otherwise, the ratio of the medians.
+    """
+    side_by_side = row.run and row.run == other.run and (row.group, row.n) == (other.group, other.n)
+    pairs = row.slots.keys() & other.slots.keys() if side_by_side else set()
+    if not pairs:
+        return row.median / other.median
+    return statistics.median(row.slots[pair] / other.slots[pair] for pair in pairs)
+
+
 def _ratio(row: Row, baseline: Row | None) -> str:
-    return f"{row.median / baseline.median:.2f}x" if baseline else "-"
+    return f"{_times(row, baseline):.2f}x" if baseline else "-"
 
 
 def _sentence_generic(rows: list[Row]) -> str:
@@ -406,17 +439,15 @@ def _sentence_generic(rows: list[Row]) -> str:
     fastest, slowest = min(flavoured, key=lambda r: r.median), max(flavoured, key=lambda r: r.median)
     parts = [
         f"{fastest.flavour} is fastest at {_microseconds(fastest.median)} µs per {fastest.unit}; "
-        f"{slowest.flavour} takes {slowest.median / fastest.median:.1f}x as long"
+        f"{slowest.flavour} takes {_times(slowest, fastest):.1f}x as long"
     ]
     by = {r.flavour: r for r in flavoured}
     if "anyio-asyncio" in by and "asyncio" in by:
-        parts.append(
-            f"AnyIO costs {by['anyio-asyncio'].median / by['asyncio'].median:.1f}x raw asyncio on the same loop"
-        )
+        parts.append(f"AnyIO costs {_times(by['anyio-asyncio'], by['asyncio']):.1f}x raw asyncio on the same loop")
     if "anyio-trio" in by and "trio" in by:
-        parts.append(f"{by['anyio-trio'].median / by['trio'].median:.1f}x raw Trio")
+        parts.append(f"{_times(by['anyio-trio'], by['trio']):.1f}x raw Trio")
     if "asyncio+uvloop" in by and "asyncio" in by:
-        gain = by["asyncio"].median / by["asyncio+uvloop"].median
+        gain = _times(by["asyncio"], by["asyncio+uvloop"])
         parts.append(f"uvloop makes raw asyncio {gain:.1f}x as fast")
     return "; ".join(parts) + "."
 
@@ -427,7 +458,7 @@ def _sentence_fanout(rows: list[Row]) -> str:
     if not flavoured:
         return ""
     fastest, slowest = min(flavoured, key=lambda r: r.median), max(flavoured, key=lambda r: r.median)
-    spread = slowest.median / fastest.median - 1
+    spread = _times(slowest, fastest) - 1
     sentence = (
         f"httpx, not the loop, limits fan-out: every flavour is within {spread:.0%} of the others"
         if spread < 0.25
