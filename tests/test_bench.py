@@ -12,10 +12,11 @@ from dataclasses import replace
 from pathlib import Path
 
 import pyperf
+import pytest
 from rich.console import Console
 
 from triptych.bench import BENCHMARKS, PROFILES, REFERENCE_PROFILES, REFERENCES, Profile
-from triptych.compare import Row, load, report, run_benchmarks
+from triptych.compare import Row, agreement, load, report, run_benchmarks
 
 TINY = Profile("tiny", processes=2, warmups=1, values=2, benchmarks=("spawn_join[n=100]", "checkpoints[n=10000]"))
 
@@ -163,3 +164,17 @@ def test_ratios_within_a_run_pair_values_timed_side_by_side() -> None:
     console, output = _console()
     report([asyncio, replace(trio, run="another")], console)
     assert "2.73x" in output.getvalue()
+
+
+def test_agreement_says_how_far_apart_two_runs_put_each_ratio() -> None:
+    first = [_row("asyncio", "locks", 10), _row("trio", "locks", 20), _row("anyio-trio", "locks", 30)]
+    second = [_row("asyncio", "locks", 10), _row("trio", "locks", 20.6), _row("anyio-trio", "locks", 36)]
+    console, output = _console()
+
+    assert not agreement(first, second, console)
+
+    text = " ".join(output.getvalue().split())
+    assert "1 of 2 ratios to asyncio agree within 5%; the furthest apart differ by 16.7%." in text
+    assert agreement(first, second, _console()[0], within=0.2)
+    with pytest.raises(ValueError, match="one run, in one context"):
+        agreement([*first, replace(first[0], context="other")], second, console)

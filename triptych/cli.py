@@ -1,6 +1,9 @@
 """``triptych``: run the workloads on every flavour and print what happened.
 
 triptych fanout [--requests N] [--limit L] [--delay-ms D] [--fail-every K] [--flavour NAME ...]
+triptych bench [--profile quick|full] [--python FLAVOUR=EXE ...] [--reference] [--out DIR] [--tag TAG]
+triptych report [PATH ...]
+triptych agreement FIRST SECOND [--within PERCENT]
 """
 
 from __future__ import annotations
@@ -131,6 +134,21 @@ def _report_command(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def _agreement_command(args: argparse.Namespace, console: Console) -> int:
+    from triptych.compare import agreement, load
+
+    first, second = load([Path(args.first)]), load([Path(args.second)])
+    for path, rows in ((args.first, first), (args.second, second)):
+        if not rows:
+            console.print(f"[red]no results in {path}[/red]")
+            return 2
+    try:
+        return 0 if agreement(first, second, console, within=args.within / 100) else 1
+    except ValueError as exc:
+        console.print(f"[red]{exc}[/red]")
+        return 2
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="triptych", description="asyncio, Trio and AnyIO, side by side.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -149,8 +167,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     bench.add_argument("--tag", default="", help="appended to the context name, e.g. anyio-4.13")
     show = commands.add_parser("report", help="print the comparison of result files or folders")
     show.add_argument("paths", nargs="*", default=["results"])
+    agree = commands.add_parser("agreement", help="how far apart two runs put each ratio to asyncio")
+    agree.add_argument("first", help="results of one run: a folder or file")
+    agree.add_argument("second", help="results of another run of the same context")
+    agree.add_argument("--within", type=float, default=5.0, help="percent; exit 1 if any ratio is further apart")
     args = parser.parse_args(argv)
-    command = {"fanout": _fanout_command, "bench": _bench_command, "report": _report_command}[args.command]
+    commands_by_name = {
+        "fanout": _fanout_command,
+        "bench": _bench_command,
+        "report": _report_command,
+        "agreement": _agreement_command,
+    }
+    command = commands_by_name[args.command]
     # Wide enough for the tables when the output is a file or a nox log, not a terminal.
     return command(args, Console(width=None if sys.stdout.isatty() else 150))
 
