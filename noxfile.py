@@ -131,9 +131,9 @@ def _venv(session: nox.Session, location: Path, interpreter: str) -> tuple[str, 
 
 
 def _tools(session: nox.Session) -> str:
-    """The virtualenv that runs the benchmark runner and the report (the project and pyperf)."""
+    """The virtualenv that runs the benchmark runner, the report and the plots."""
     python, install = _venv(session, Path(".nox", "flavours", "tools").resolve(), "python3")
-    session.run(*install, "-e", ".", "pyperf>=2.8", external=True)
+    session.run(*install, "-e", ".[plot]", _PINS["pyperf"], external=True)
     return python
 
 

@@ -17,6 +17,7 @@ from rich.console import Console
 
 from triptych.bench import BENCHMARKS, PROFILES, REFERENCE_PROFILES, REFERENCES, Profile
 from triptych.compare import Row, agreement, load, report, run_benchmarks
+from triptych.plots import write_plots
 
 TINY = Profile("tiny", processes=2, warmups=1, values=2, benchmarks=("spawn_join[n=100]", "checkpoints[n=10000]"))
 
@@ -178,3 +179,18 @@ def test_agreement_says_how_far_apart_two_runs_put_each_ratio() -> None:
     assert agreement(first, second, _console()[0], within=0.2)
     with pytest.raises(ValueError, match="one run, in one context"):
         agreement([*first, replace(first[0], context="other")], second, console)
+
+
+def test_the_plots_are_png_files_per_context(tmp_path: Path) -> None:
+    rows = [
+        replace(_row(flavour, "spawn_join", micro, "primitive"), n=n)
+        for flavour, micro in (("asyncio", 4.0), ("trio", 6.0))
+        for n in (1000, 10_000)
+    ]
+
+    written = write_plots(rows, tmp_path)
+
+    assert sorted(path.name for path in written) == ["ratios.png", "scale.png"]
+    for path in written:
+        assert path.parent == tmp_path / "m"
+        assert path.read_bytes().startswith(b"\x89PNG")

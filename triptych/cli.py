@@ -2,7 +2,7 @@
 
 triptych fanout [--requests N] [--limit L] [--delay-ms D] [--fail-every K] [--flavour NAME ...]
 triptych bench [--profile quick|full] [--python FLAVOUR=EXE ...] [--reference] [--out DIR] [--tag TAG]
-triptych report [PATH ...]
+triptych report [PATH ...] [--plots DIR]
 triptych agreement FIRST SECOND [--within PERCENT]
 """
 
@@ -16,12 +16,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
 
 from triptych.flavours import FLAVOUR_NAMES, FLAVOURS, Flavour, FlavourUnavailable, get
 from triptych.server import LoopbackServer
+
+if TYPE_CHECKING:
+    from triptych.compare import Row
 
 __all__ = ["main"]
 
@@ -118,8 +122,10 @@ def _bench_command(args: argparse.Namespace, console: Console) -> int:
     if args.reference:
         chosen.setdefault("reference", sys.executable)
     written = run_benchmarks(PROFILES[args.profile], chosen, Path(args.out), tag=args.tag, console=console)
-    report(load(written), console)
+    rows = load(written)
+    report(rows, console)
     console.print(f"[dim]results: {', '.join(str(p) for p in written)}[/dim]")
+    _plot(rows, Path(args.out), console)
     return 0 if len(written) == len(chosen) else 1
 
 
@@ -131,7 +137,19 @@ def _report_command(args: argparse.Namespace, console: Console) -> int:
         console.print(f"[red]no results in {', '.join(args.paths)}[/red]")
         return 1
     report(rows, console)
+    if args.plots:
+        _plot(rows, Path(args.plots), console)
     return 0
+
+
+def _plot(rows: list[Row], out_dir: Path, console: Console) -> None:
+    try:
+        from triptych.plots import write_plots
+    except ImportError:  # matplotlib is an extra
+        console.print("[yellow]no plots: matplotlib is not installed (pip install 'triptych[plot]')[/yellow]")
+        return
+    if rows:
+        console.print(f"[dim]plots: {', '.join(str(p) for p in write_plots(rows, out_dir))}[/dim]")
 
 
 def _agreement_command(args: argparse.Namespace, console: Console) -> int:
@@ -167,6 +185,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     bench.add_argument("--tag", default="", help="appended to the context name, e.g. anyio-4.13")
     show = commands.add_parser("report", help="print the comparison of result files or folders")
     show.add_argument("paths", nargs="*", default=["results"])
+    show.add_argument("--plots", metavar="DIR", help="also draw the comparison as PNG files under DIR/<context>/")
     agree = commands.add_parser("agreement", help="how far apart two runs put each ratio to asyncio")
     agree.add_argument("first", help="results of one run: a folder or file")
     agree.add_argument("second", help="results of another run of the same context")

@@ -45,7 +45,7 @@ from triptych.bench import BENCHMARKS, REFERENCE_PROFILES, REFERENCES, Profile
 from triptych.flavours import FLAVOUR_NAMES
 from triptych.server import LoopbackServer
 
-__all__ = ["Row", "agreement", "load", "report", "run_benchmarks"]
+__all__ = ["ORDER", "TITLES", "Row", "agreement", "load", "report", "run_benchmarks", "standard_rows", "times"]
 
 SERVER_BOUND = 0.8
 """A row whose server used more than this share of a core while it ran is flagged."""
@@ -384,8 +384,8 @@ def load(paths: Iterable[Path]) -> list[Row]:
 
 # --- Reporting -----------------------------------------------------------------------------
 
-_ORDER = [*FLAVOUR_NAMES, "reference"]
-_TITLES = {
+ORDER = [*FLAVOUR_NAMES, "reference"]
+TITLES = {
     "spawn_join": "Spawn and join N tasks",
     "checkpoints": "A bare checkpoint",
     "handoff": "Queue/channel hand-off, 1 producer to 4 consumers, buffer 64",
@@ -414,7 +414,7 @@ def _label(row: Row) -> str:
     return f"ref: aiohttp on {row.group.removeprefix('aiohttp-')}"
 
 
-def _times(row: Row, other: Row) -> float:
+def times(row: Row, other: Row) -> float:
     """How many times as long ``row`` takes as ``other``.
 
     For the same benchmark in the same run, the median of the ratios of values timed side by
@@ -429,7 +429,7 @@ def _times(row: Row, other: Row) -> float:
 
 
 def _ratio(row: Row, baseline: Row | None) -> str:
-    return f"{_times(row, baseline):.2f}x" if baseline else "-"
+    return f"{times(row, baseline):.2f}x" if baseline else "-"
 
 
 def _sentence_generic(rows: list[Row]) -> str:
@@ -439,15 +439,15 @@ def _sentence_generic(rows: list[Row]) -> str:
     fastest, slowest = min(flavoured, key=lambda r: r.median), max(flavoured, key=lambda r: r.median)
     parts = [
         f"{fastest.flavour} is fastest at {_microseconds(fastest.median)} µs per {fastest.unit}; "
-        f"{slowest.flavour} takes {_times(slowest, fastest):.1f}x as long"
+        f"{slowest.flavour} takes {times(slowest, fastest):.1f}x as long"
     ]
     by = {r.flavour: r for r in flavoured}
     if "anyio-asyncio" in by and "asyncio" in by:
-        parts.append(f"AnyIO costs {_times(by['anyio-asyncio'], by['asyncio']):.1f}x raw asyncio on the same loop")
+        parts.append(f"AnyIO costs {times(by['anyio-asyncio'], by['asyncio']):.1f}x raw asyncio on the same loop")
     if "anyio-trio" in by and "trio" in by:
-        parts.append(f"{_times(by['anyio-trio'], by['trio']):.1f}x raw Trio")
+        parts.append(f"{times(by['anyio-trio'], by['trio']):.1f}x raw Trio")
     if "asyncio+uvloop" in by and "asyncio" in by:
-        gain = _times(by["asyncio"], by["asyncio+uvloop"])
+        gain = times(by["asyncio"], by["asyncio+uvloop"])
         parts.append(f"uvloop makes raw asyncio {gain:.1f}x as fast")
     return "; ".join(parts) + "."
 
@@ -458,7 +458,7 @@ def _sentence_fanout(rows: list[Row]) -> str:
     if not flavoured:
         return ""
     fastest, slowest = min(flavoured, key=lambda r: r.median), max(flavoured, key=lambda r: r.median)
-    spread = _times(slowest, fastest) - 1
+    spread = times(slowest, fastest) - 1
     sentence = (
         f"httpx, not the loop, limits fan-out: every flavour is within {spread:.0%} of the others"
         if spread < 0.25
@@ -486,10 +486,10 @@ def _flag(row: Row) -> str:
 
 
 def _single_table(context: str, group: str, n: int, rows: list[Row], console: Console) -> None:
-    rows = sorted(rows, key=lambda r: (r.kind == "reference", _ORDER.index(r.flavour), r.group))
+    rows = sorted(rows, key=lambda r: (r.kind == "reference", ORDER.index(r.flavour), r.group))
     base = next((r for r in rows if r.flavour == "asyncio" and r.group == group), None)
     unit = rows[0].unit
-    table = Table(title=f"{_TITLES.get(group, group)} (n={n:,}) [{context}]", title_justify="left")
+    table = Table(title=f"{TITLES.get(group, group)} (n={n:,}) [{context}]", title_justify="left")
     for column in ("flavour", f"µs/{unit}", "spread", "vs asyncio", f"KiB/{unit}", "note"):
         table.add_column(column, justify="left" if column in ("flavour", "note") else "right", no_wrap=True)
     for row in rows:
@@ -506,14 +506,14 @@ def _single_table(context: str, group: str, n: int, rows: list[Row], console: Co
 def _scale_table(context: str, group: str, rows: list[Row], console: Console) -> None:
     sizes = sorted({r.n for r in rows})
     unit = rows[0].unit
-    table = Table(title=f"Scale: {_TITLES.get(group, group)} [{context}]", title_justify="left")
+    table = Table(title=f"Scale: {TITLES.get(group, group)} [{context}]", title_justify="left")
     table.add_column("flavour", no_wrap=True)
     for n in sizes:
         table.add_column(f"µs/{unit} N={n:,}", justify="right")
     for n in sizes:
         table.add_column(f"KiB/{unit} N={n:,}", justify="right")
     growth = {}
-    for flavour in [f for f in _ORDER if any(r.flavour == f for r in rows)]:
+    for flavour in [f for f in ORDER if any(r.flavour == f for r in rows)]:
         by_n = {r.n: r for r in rows if r.flavour == flavour}
         cells = [_microseconds(by_n[n].median) if n in by_n else "-" for n in sizes]
         cells += [
@@ -536,7 +536,7 @@ def _across_contexts(rows: list[Row], console: Console) -> None:
     if len(contexts) < 2:
         return
     keys = sorted({(r.group, r.n) for r in rows if r.kind != "reference"})
-    for flavour in [f for f in _ORDER if any(r.flavour == f for r in rows)]:
+    for flavour in [f for f in ORDER if any(r.flavour == f for r in rows)]:
         table = Table(title=f"{flavour} across contexts: µs per unit", title_justify="left")
         table.add_column("benchmark", no_wrap=True)
         for context in contexts:
@@ -561,30 +561,41 @@ def report(rows: list[Row], console: Console) -> None:
     for row in rows:
         by_context[row.context].append(row)
     for context, context_rows in sorted(by_context.items()):
-        groups: dict[str, list[Row]] = defaultdict(list)
-        for row in context_rows:
-            groups[row.group].append(row)
-        fanout_n = {r.n for r in groups.get("fanout", [])}
-        references = [r for r in context_rows if r.kind == "reference"]
-        for group, group_rows in groups.items():
-            if group.startswith("aiohttp") or group == "httpx-serial":
-                continue
-            sizes = sorted({r.n for r in group_rows})
-            if len(sizes) > 1:
-                _scale_table(context, group, group_rows, console)
-            standard = max(sizes) if group != "fanout" else _standard_fanout(fanout_n, references)
-            extra = references if group == "fanout" else []
-            _single_table(context, group, standard, [r for r in group_rows if r.n == standard] + extra, console)
+        for table_rows in standard_rows(context_rows):
+            group, n = table_rows[0].group, table_rows[0].n
+            series = [r for r in context_rows if r.group == group]
+            if len({r.n for r in series}) > 1:
+                _scale_table(context, group, series, console)
+            _single_table(context, group, n, table_rows, console)
         # Each flavour's virtualenv has only its own libraries: list what any of them had.
         versions = {package: version for row in context_rows for package, version in row.versions.items()}
         console.print(f"[dim]{context}: " + ", ".join(f"{k} {v}" for k, v in sorted(versions.items())) + "[/dim]\n")
     _across_contexts(rows, console)
 
 
+def standard_rows(rows: list[Row]) -> list[list[Row]]:
+    """One context's rows as one list per benchmark, at its standard size (the largest; for
+    fan-out, the size the aiohttp references ran at), the fan-out with its reference rows."""
+    groups: dict[str, list[Row]] = defaultdict(list)
+    for row in rows:
+        groups[row.group].append(row)
+    fanout_n = {r.n for r in groups.get("fanout", [])}
+    references = [r for r in rows if r.kind == "reference"]
+    tables = []
+    for group, group_rows in groups.items():
+        if group.startswith("aiohttp") or group == "httpx-serial":
+            continue
+        sizes = {r.n for r in group_rows}
+        standard = max(sizes) if group != "fanout" else _standard_fanout(fanout_n, references)
+        extra = references if group == "fanout" else []
+        tables.append([r for r in group_rows if r.n == standard] + extra)
+    return tables
+
+
 def _ratios_to_asyncio(rows: list[Row]) -> dict[tuple[str, str, int], float]:
     by_key = {(r.flavour, r.group, r.n): r for r in rows}
     return {
-        key: _times(row, by_key[("asyncio", *key[1:])])
+        key: times(row, by_key[("asyncio", *key[1:])])
         for key, row in by_key.items()
         if key[0] != "asyncio" and ("asyncio", *key[1:]) in by_key
     }
