@@ -71,8 +71,9 @@ class Benchmark:
 
 @dataclass(frozen=True)
 class Profile:
-    """How much to measure: ``processes`` fresh workers per flavour, each with ``warmups``
-    and ``values`` timed values per benchmark."""
+    """How much to measure: ``processes`` rounds, each with a fresh worker per flavour; in
+    each, per benchmark, ``warmups`` untimed values (the first, one call, calibrates) and
+    ``values`` timed ones."""
 
     name: str
     processes: int
