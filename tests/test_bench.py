@@ -78,6 +78,18 @@ def test_a_crashing_flavour_is_reported_and_the_others_finish(tmp_path: Path) ->
     assert "trio: worker failed" in output.getvalue()
 
 
+def test_a_worker_that_prints_to_stdout_is_reported_and_the_others_finish(tmp_path: Path) -> None:
+    chatty = tmp_path / "chatty"
+    chatty.write_text("#!/bin/sh\necho hello\ncat > /dev/null\n")
+    chatty.chmod(0o755)
+    console, output = _console()
+
+    written = run_benchmarks(TINY, {"asyncio": sys.executable, "trio": str(chatty)}, tmp_path, console=console)
+
+    assert [path.name for path in written] == ["asyncio.json"]
+    assert "trio: worker failed: it printed 'hello'" in output.getvalue()
+
+
 def test_the_report_prints_a_table_and_a_sentence_per_benchmark(tmp_path: Path) -> None:
     console, _ = _console()
     written = run_benchmarks(

@@ -458,7 +458,9 @@ def main(argv: list[str] | None = None) -> int:
     worker = commands.add_parser("worker", help="time the benchmarks named on stdin; answer in JSON lines")
     worker.add_argument("--flavour", required=True, choices=[f.name for f in FLAVOURS] + ["reference"])
     worker.add_argument("--server-url", default="")
-    worker.add_argument("--warmups", type=int, default=1, help="calls before the first value, calibration included")
+    worker.add_argument(
+        "--warmups", type=int, default=1, help="untimed values before the timed ones; the first, one call, calibrates"
+    )
     worker.add_argument("--cpu", type=int, help="run on this CPU alone (Linux)")
     args = parser.parse_args(argv)
     return _worker(args)

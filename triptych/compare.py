@@ -164,7 +164,12 @@ class _Worker:
         if not line:
             self.failure = self.failure or self._why()
             return None
-        answer: dict[str, Any] = json.loads(line)
+        try:
+            answer: dict[str, Any] = json.loads(line)
+        except json.JSONDecodeError:  # something in it printed to stdout: stop trusting it
+            self._process.kill()
+            self.failure = f"worker failed: it printed {line.strip()[:80]!r}"
+            return None
         return answer
 
     def ask(self, request: dict[str, Any]) -> dict[str, Any] | None:
