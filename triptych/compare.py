@@ -531,8 +531,8 @@ def _scale_table(context: str, group: str, rows: list[Row], console: Console) ->
     if growth:
         most, least = max(growth, key=lambda f: growth[f]), min(growth, key=lambda f: growth[f])
         console.print(
-            f"  From N={sizes[0]:,} to N={sizes[-1]:,} the cost per {unit} grows {growth[most]:.1f}x on {most} "
-            f"and {growth[least]:.1f}x on {least}.\n"
+            f"  At N={sizes[-1]:,} the cost per {unit} is {growth[least]:.1f}x that at N={sizes[0]:,} on {least}, "
+            f"up to {growth[most]:.1f}x on {most}.\n"
         )
 
 
