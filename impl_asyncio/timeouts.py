@@ -7,10 +7,9 @@ Contract and docstrings: :class:`shared.timeouts.Timeouts`.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable, Iterator
-from typing import TypeVar
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator
+from typing import Any, TypeVar
 
-from impl_asyncio._shielding import shielded  # asyncio has no shielded cancel scope
 from shared.timeouts import (
     DeadlineExceeded,
     Job,
@@ -28,6 +27,33 @@ __all__ = ["run_jobs", "retry"]
 T = TypeVar("T")
 OnEvent = Callable[[int, JobEvent], object]
 OnRetry = Callable[[int, Exception, float], object]
+
+
+# --- Only in asyncio: no shielded cancel scope, so a cleanup gets a task of its own ---------
+
+
+async def shielded(cleanup: Coroutine[Any, Any, None]) -> None:
+    """Run ``cleanup`` to its end even if this task is cancelled meanwhile; then let the cancel through.
+
+    Trio and AnyIO write ``with CancelScope(shield=True): await cleanup()``; this module and
+    ``cancellation`` call ``shielded`` at the same place. ``asyncio.shield()`` alone is not a
+    shielded scope: at the first cancel its waiter gets CancelledError at once while the
+    shielded work runs on, owned by nobody (FACTS 10), so the call could return, or the
+    caller's cancel complete, with a cleanup still running. Here the cleanup gets a task of
+    its own, and this task waits for it through every cancel and re-raises the first
+    cancellation once the cleanup is done. asyncio's cancellation is edge-triggered, so the
+    waits after a CancelledError run on unless someone cancels again.
+    """
+    task = asyncio.create_task(cleanup)
+    cancelled: asyncio.CancelledError | None = None
+    while not task.done():
+        try:
+            await asyncio.wait([task])
+        except asyncio.CancelledError as exc:
+            cancelled = exc
+    if cancelled is not None:
+        raise cancelled
+    task.result()
 
 
 # --- One job -------------------------------------------------------------------------------

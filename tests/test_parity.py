@@ -70,6 +70,17 @@ def test_a_drifted_all_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
     ]
 
 
+def test_a_module_only_one_package_holds_is_reported(tmp_path: Path) -> None:
+    for package in parity.IMPL_PACKAGES:
+        (tmp_path / package).mkdir()
+        (tmp_path / package / "locks.py").touch()
+    (tmp_path / "impl_asyncio" / "_helpers.py").touch()
+
+    assert list(parity._check_modules(tmp_path)) == [
+        "impl_asyncio/_helpers.py: the other packages have no such module; a helper belongs in the module using it"
+    ]
+
+
 def test_sections_are_compared_in_order(tmp_path: Path) -> None:
     source = tmp_path / "m.py"
     source.write_text(

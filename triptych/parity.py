@@ -3,7 +3,8 @@
 Like httpcore's ``unasync.py --check``, this compares the packages by machine and reports
 the first place where they drift. It checks, for every module in ``shared.MIRRORED``:
 
-- each of ``impl_asyncio``, ``impl_trio`` and ``impl_anyio`` has the module;
+- ``impl_asyncio``, ``impl_trio`` and ``impl_anyio`` hold the same modules, private ones
+  included, and each has every module of the contract;
 - its ``__all__`` lists exactly the contract's functions, in the contract's order;
 - every public function has the contract's parameters (names, kinds, defaults, annotations),
   and all three agree on the return annotation;
@@ -148,9 +149,17 @@ def _check_imports() -> Iterator[str]:
                 yield f"{package}/{path.name}: imports {', '.join(sorted(wrong))}; it may use only {allowed or 'none'}"
 
 
+def _check_modules(root: Path) -> Iterator[str]:
+    held = {package: {path.name for path in (root / package).glob("*.py")} for package in IMPL_PACKAGES}
+    everywhere = set.intersection(*held.values())
+    for package, names in held.items():
+        for name in sorted(names - everywhere):
+            yield f"{package}/{name}: the other packages have no such module; a helper belongs in the module using it"
+
+
 def check() -> list[str]:
     """Every mismatch between the three packages and the contract, most basic first."""
-    problems = list(_check_imports())
+    problems = [*_check_modules(Path(shared.__file__).parent.parent), *_check_imports()]
     for module in shared.MIRRORED:
         problems.extend(_check_workload(module))
     return problems
