@@ -9,7 +9,6 @@ from collections.abc import Iterable, Sequence
 from contextlib import AbstractAsyncContextManager, nullcontext
 
 import anyio
-import anyio.lowlevel
 from anyio.abc import TaskStatus
 
 from shared.locks import (

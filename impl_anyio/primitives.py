@@ -20,8 +20,7 @@ async def _nothing() -> None:
     pass
 
 
-async def _consume(receive: MemoryObjectReceiveStream[int], checkpoint: bool) -> None:
-    # Every receive checkpoints already, so `checkpoint` adds nothing here.
+async def _consume(receive: MemoryObjectReceiveStream[int]) -> None:
     async with receive:
         async for _item in receive:
             pass
@@ -58,11 +57,12 @@ async def checkpoints(n: int) -> None:
 
 async def handoff(n: int, *, checkpoint: bool) -> None:
     """Contract: :meth:`shared.primitives.Primitives.handoff`."""
+    # `checkpoint` changes nothing here: every send and receive is a checkpoint already.
     send, receive = anyio.create_memory_object_stream[int](HANDOFF_BUFFER)
     async with anyio.create_task_group() as tasks:
         with receive:
             for _ in range(HANDOFF_CONSUMERS):
-                tasks.start_soon(_consume, receive.clone(), checkpoint)
+                tasks.start_soon(_consume, receive.clone())
         # Closing the last send end ends every consumer's `async for`.
         async with send:
             for item in range(n):

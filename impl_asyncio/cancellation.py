@@ -1,4 +1,4 @@
-"""Cancellation patterns in raw asyncio: TaskGroups, asyncio.timeout, and cleanups behind asyncio.shield.
+"""Cancellation patterns in raw asyncio: TaskGroups, asyncio.timeout, and cleanups in a task of their own.
 
 Contract and docstrings: :class:`shared.cancellation.Cancellation`.
 """

@@ -21,9 +21,9 @@ T = TypeVar("T")
 
 
 async def _put(send: trio.MemorySendChannel[T], item: T, tally: Tally) -> None:
-    # send() is a checkpoint on every call; so is this, and before the item goes in, so a
-    # cancel still means "not sent". Then send_nowait(): WouldBlock says, with no race, that
-    # this send must wait, and when it need not, the level is read before any task runs.
+    # send() is a checkpoint on every call, taken before the item goes in; so is this. Then
+    # send_nowait(): WouldBlock says, with no race, that this send must wait, and when it
+    # need not, the level is read before any other task runs.
     await trio.lowlevel.checkpoint()
     try:
         send.send_nowait(item)

@@ -21,8 +21,7 @@ async def _nothing() -> None:
     pass
 
 
-async def _consume(receive: trio.MemoryReceiveChannel[int], checkpoint: bool) -> None:
-    # Every receive checkpoints already, so `checkpoint` adds nothing here.
+async def _consume(receive: trio.MemoryReceiveChannel[int]) -> None:
     async with receive:
         async for _item in receive:
             pass
@@ -59,11 +58,12 @@ async def checkpoints(n: int) -> None:
 
 async def handoff(n: int, *, checkpoint: bool) -> None:
     """Contract: :meth:`shared.primitives.Primitives.handoff`."""
+    # `checkpoint` changes nothing here: every send and receive is a checkpoint already.
     send, receive = trio.open_memory_channel[int](HANDOFF_BUFFER)
     async with trio.open_nursery() as tasks:
         with receive:
             for _ in range(HANDOFF_CONSUMERS):
-                tasks.start_soon(_consume, receive.clone(), checkpoint)
+                tasks.start_soon(_consume, receive.clone())
         # Closing the last send end ends every consumer's `async for`.
         async with send:
             for item in range(n):

@@ -321,6 +321,8 @@ def check_retry_args(
         raise TypeError(f"`factor` must be a number, got {factor!r}")
     if math.isnan(factor) or factor < 1:
         raise ValueError(f"`factor` must be >= 1, got {factor!r}")
+    if math.isinf(factor):  # 0 * inf is nan, a sleep asyncio takes and trio refuses
+        raise ValueError(f"`factor` must be finite, got {factor!r}")
     checked_max = math.inf if max_delay is None else require_seconds("max_delay", max_delay)
     checked_deadline = require_timeout("deadline", deadline)
     if on_retry is not None and not callable(on_retry):

@@ -476,6 +476,7 @@ BAD_RETRY = [
     ({"base_delay": None}, TypeError, "`base_delay` must be a number of seconds, got None"),
     ({"factor": 0.5}, ValueError, "`factor` must be >= 1, got 0.5"),
     ({"factor": math.nan}, ValueError, "`factor` must be >= 1, got nan"),
+    ({"factor": math.inf}, ValueError, "`factor` must be finite, got inf"),
     ({"factor": "2"}, TypeError, "`factor` must be a number, got '2'"),
     ({"max_delay": -1}, ValueError, "`max_delay` must be >= 0, got -1"),
     ({"deadline": 0}, ValueError, "`deadline` must be > 0, got 0"),
