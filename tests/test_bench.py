@@ -90,6 +90,22 @@ def test_a_worker_that_prints_to_stdout_is_reported_and_the_others_finish(tmp_pa
     assert "trio: worker failed: it printed 'hello'" in output.getvalue()
 
 
+def test_a_flavour_that_measured_nothing_keeps_no_file(tmp_path: Path) -> None:
+    # Its library is missing, say: the worker starts, then every benchmark fails.
+    broken = tmp_path / "broken"
+    environment = '{"environment": {"flavour": "trio", "python_version": "3", "versions": {}}}'
+    answer = '{"name": "any", "error": "FlavourUnavailable: no trio"}'
+    broken.write_text(f"#!/bin/sh\necho '{environment}'\nwhile read line; do echo '{answer}'; done\n")
+    broken.chmod(0o755)
+    console, output = _console()
+
+    written = run_benchmarks(TINY, {"asyncio": sys.executable, "trio": str(broken)}, tmp_path, console=console)
+
+    assert [path.name for path in written] == ["asyncio.json"]
+    assert not list(tmp_path.rglob("trio.json"))
+    assert "FlavourUnavailable: no trio" in output.getvalue()
+
+
 def test_the_report_prints_a_table_and_a_sentence_per_benchmark(tmp_path: Path) -> None:
     console, _ = _console()
     written = run_benchmarks(

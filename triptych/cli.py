@@ -132,7 +132,11 @@ def _bench_command(args: argparse.Namespace, console: Console) -> int:
 def _report_command(args: argparse.Namespace, console: Console) -> int:
     from triptych.compare import load, report
 
-    rows = load(Path(p) for p in args.paths)
+    try:
+        rows = load(Path(p) for p in args.paths)
+    except ValueError as exc:
+        console.print(f"[red]{exc}[/red]")
+        return 2
     if not rows:
         console.print(f"[red]no results in {', '.join(args.paths)}[/red]")
         return 1
@@ -155,12 +159,11 @@ def _plot(rows: list[Row], out_dir: Path, console: Console) -> None:
 def _agreement_command(args: argparse.Namespace, console: Console) -> int:
     from triptych.compare import agreement, load
 
-    first, second = load([Path(args.first)]), load([Path(args.second)])
-    for path, rows in ((args.first, first), (args.second, second)):
-        if not rows:
-            console.print(f"[red]no results in {path}[/red]")
-            return 2
     try:
+        first, second = load([Path(args.first)]), load([Path(args.second)])
+        for path, rows in ((args.first, first), (args.second, second)):
+            if not rows:
+                raise ValueError(f"no results in {path}")
         return 0 if agreement(first, second, console, within=args.within / 100) else 1
     except ValueError as exc:
         console.print(f"[red]{exc}[/red]")

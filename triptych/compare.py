@@ -109,9 +109,7 @@ def _context(environment: dict[str, Any], tag: str) -> str:
 
 
 def _write_atomically(results: _FlavourResults, path: Path) -> None:
-    benchmarks = [pyperf.Benchmark(runs) for runs in results.runs.values() if runs]
-    if not benchmarks:
-        return
+    benchmarks = [pyperf.Benchmark(runs) for runs in results.runs.values()]
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".json")
     os.close(handle)
@@ -229,7 +227,7 @@ def run_benchmarks(
                     round_.run(commands)
                 finally:
                     for flavour, outcome in results.items():
-                        if outcome.environment:
+                        if outcome.runs:  # a flavour with nothing measured keeps no file, old or new
                             path = out_dir / _context(outcome.environment, tag) / f"{flavour}.json"
                             _write_atomically(outcome, path)
                             written[flavour] = path
@@ -344,15 +342,28 @@ class Row:
 def _files(paths: Iterable[Path]) -> list[Path]:
     found = []
     for path in paths:
+        if not path.exists():
+            raise ValueError(f"no such file or folder: {path}")
         found += sorted(path.rglob("*.json")) if path.is_dir() else [path]
     return [path for path in found if not path.name.startswith(".")]
 
 
+def _suite(path: Path) -> pyperf.BenchmarkSuite:
+    try:
+        suite = pyperf.BenchmarkSuite.load(str(path))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"{path} is not a pyperf file: {exc}") from exc
+    if any("triptych_context" not in benchmark.get_metadata() for benchmark in suite.get_benchmarks()):
+        raise ValueError(f"{path} is a pyperf file, but not one that triptych wrote")
+    return suite
+
+
 def load(paths: Iterable[Path]) -> list[Row]:
-    """Every benchmark in the result files or folders ``paths``."""
+    """Every benchmark in the result files or folders ``paths``; ValueError names a path
+    that is missing or holds something else."""
     rows = []
     for path in _files(paths):
-        for benchmark in pyperf.BenchmarkSuite.load(str(path)).get_benchmarks():
+        for benchmark in _suite(path).get_benchmarks():
             first = benchmark.get_runs()[0].get_metadata()
             values = benchmark.get_values()
             quartiles = statistics.quantiles(values, n=4) if len(values) > 1 else [values[0]] * 3
@@ -541,7 +552,7 @@ def _across_contexts(rows: list[Row], console: Console) -> None:
     if len(contexts) < 2:
         return
     keys = sorted({(r.group, r.n) for r in rows if r.kind != "reference"})
-    for flavour in [f for f in ORDER if any(r.flavour == f for r in rows)]:
+    for flavour in [f for f in FLAVOUR_NAMES if any(r.flavour == f for r in rows)]:
         table = Table(title=f"{flavour} across contexts: µs per unit", title_justify="left")
         table.add_column("benchmark", no_wrap=True)
         for context in contexts:

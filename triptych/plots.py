@@ -38,7 +38,11 @@ def write_plots(rows: list[Row], out_dir: Path) -> list[Path]:
 
 def _ratios(context: str, rows: list[Row]) -> Figure | None:
     """Each benchmark at its standard size: time per unit relative to asyncio, log scale."""
-    benchmarks = [group_rows for group_rows in standard_rows(rows) if any(r.flavour == "asyncio" for r in group_rows)]
+    benchmarks = [
+        group_rows
+        for group_rows in standard_rows(rows)
+        if any(r.flavour == "asyncio" and r.kind != "reference" for r in group_rows)
+    ]
     if not benchmarks:
         return None
     flavours = [f for f in ORDER if f != "reference" and any(r.flavour == f for g in benchmarks for r in g)]
