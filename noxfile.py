@@ -108,7 +108,8 @@ def compare(session: nox.Session) -> None:
 @nox.session(python=PYTHONS, default=False)
 @nox.parametrize("anyio", ANYIO_VERSIONS, ids=[f"anyio-{v}" for v in ANYIO_VERSIONS])
 def versions(session: nox.Session, anyio: str) -> None:
-    """asyncio, trio, anyio-asyncio and anyio-trio with anyio 4.13 and the newest, on every installed Python 3.11-3.13."""
+    """The benchmarks with anyio 4.13 (anyio's flavours and their raw baselines) and the newest,
+    on every installed Python 3.11-3.13."""
     _compare(session, anyio=anyio, tag=f"anyio-{anyio}", extra=session.posargs)
 
 
