@@ -16,6 +16,7 @@ import pytest
 from rich.console import Console
 
 from triptych.bench import BENCHMARKS, PROFILES, REFERENCE_PROFILES, REFERENCES, Profile
+from triptych.cli import main
 from triptych.compare import Row, agreement, load, report, run_benchmarks
 from triptych.plots import write_plots
 
@@ -222,3 +223,22 @@ def test_the_plots_are_png_files_per_context(tmp_path: Path) -> None:
     for path in written:
         assert path.parent == tmp_path / "m"
         assert path.read_bytes().startswith(b"\x89PNG")
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["fanout", "--limit", "0"], "argument --limit: must be >= 1, got 0"),
+        (["fanout", "--requests", "many"], "argument --requests: not a whole number: 'many'"),
+        (["bench", "--python", "trio"], "argument --python: expected FLAVOUR=EXE with FLAVOUR one of asyncio,"),
+        (["bench", "--python", "trio=/no/such/python"], "argument --python: no interpreter at '/no/such/python'"),
+    ],
+)
+def test_bad_command_line_input_is_a_usage_error(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+
+    assert exit_.value.code == 2
+    assert message in capsys.readouterr().err

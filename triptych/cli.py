@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import argparse
 import platform
+import shutil
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -112,10 +113,7 @@ def _bench_command(args: argparse.Namespace, console: Console) -> int:
     from triptych.bench import PROFILES
     from triptych.compare import load, report, run_benchmarks
 
-    interpreters = dict(item.split("=", 1) for item in args.python or [])
-    unknown = set(interpreters) - {*FLAVOUR_NAMES, "reference"}
-    if unknown:
-        raise SystemExit(f"--python names an unknown flavour: {', '.join(sorted(unknown))}")
+    interpreters = dict(args.python or [])
     flavours = args.flavour or ([] if args.python else list(FLAVOUR_NAMES))
     chosen = {name: interpreters.get(name, sys.executable) for name in flavours}
     chosen.update(interpreters)
@@ -170,19 +168,44 @@ def _agreement_command(args: argparse.Namespace, console: Console) -> int:
         return 2
 
 
+def _count(minimum: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+def _flavour_python(text: str) -> tuple[str, str]:
+    flavour, _, python = text.partition("=")
+    if flavour not in {*FLAVOUR_NAMES, "reference"}:
+        names = ", ".join([*FLAVOUR_NAMES, "reference"])
+        raise argparse.ArgumentTypeError(f"expected FLAVOUR=EXE with FLAVOUR one of {names}")
+    if not (shutil.which(python) or Path(python).is_file()):
+        raise argparse.ArgumentTypeError(f"no interpreter at {python!r}")
+    return flavour, python
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="triptych", description="asyncio, Trio and AnyIO, side by side.")
     commands = parser.add_subparsers(dest="command", required=True)
     fanout = commands.add_parser("fanout", help="fetch many URLs from the loopback server on every flavour")
-    fanout.add_argument("--requests", type=int, default=2000, help="GETs per flavour (default 2000)")
-    fanout.add_argument("--limit", type=int, default=100, help="most in flight at once (default 100)")
-    fanout.add_argument("--delay-ms", type=int, default=50, help="server delay per response (default 50)")
-    fanout.add_argument("--fail-every", type=int, default=0, help="make every K-th URL answer 503")
+    fanout.add_argument("--requests", type=_count(1), default=2000, help="GETs per flavour (default 2000)")
+    fanout.add_argument("--limit", type=_count(1), default=100, help="most in flight at once (default 100)")
+    fanout.add_argument("--delay-ms", type=_count(0), default=50, help="server delay per response (default 50)")
+    fanout.add_argument("--fail-every", type=_count(0), default=0, help="make every K-th URL answer 503")
     fanout.add_argument("--flavour", action="append", choices=FLAVOUR_NAMES, help="repeatable; default all six")
     bench = commands.add_parser("bench", help="benchmark flavours in fresh processes and print the comparison")
     bench.add_argument("--profile", choices=["quick", "full"], default="quick")
     bench.add_argument("--flavour", action="append", choices=FLAVOUR_NAMES, help="repeatable; default all six")
-    bench.add_argument("--python", action="append", metavar="FLAVOUR=EXE", help="run FLAVOUR with this interpreter")
+    bench.add_argument(
+        "--python", action="append", type=_flavour_python, metavar="FLAVOUR=EXE", help="run FLAVOUR with this python"
+    )
     bench.add_argument("--reference", action="store_true", help="also run the aiohttp reference rows")
     bench.add_argument("--out", default="results", help="folder for the pyperf files (default results/)")
     bench.add_argument("--tag", default="", help="appended to the context name, e.g. anyio-4.13")
