@@ -182,8 +182,8 @@ def _count(minimum: int) -> Callable[[str], int]:
 
 
 def _flavour_python(text: str) -> tuple[str, str]:
-    flavour, _, python = text.partition("=")
-    if flavour not in {*FLAVOUR_NAMES, "reference"}:
+    flavour, equals, python = text.partition("=")
+    if not equals or flavour not in {*FLAVOUR_NAMES, "reference"}:
         names = ", ".join([*FLAVOUR_NAMES, "reference"])
         raise argparse.ArgumentTypeError(f"expected FLAVOUR=EXE with FLAVOUR one of {names}")
     if not (shutil.which(python) or Path(python).is_file()):
