@@ -13,7 +13,7 @@ import httpx
 from anyio.abc import TaskStatus
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from shared.errors import lone_exception
+from shared.errors import caller_code, one_error, surfaces_caller_errors
 from shared.fanout import FanoutError, FetchResult, check_fetch_args, worker_client
 
 __all__ = ["fetch_all", "fetch_as_completed"]
@@ -75,9 +75,9 @@ async def _run_pool(
         async with anyio.create_task_group() as workers:
             for _ in range(min(limit, len(urls))):
                 workers.start_soon(_worker, jobs, client, timeout, fail_fast, deliver)
-    except* FanoutError as failures:
+    except BaseExceptionGroup as group:
         # Siblings that failed in the same instant land here too; the first one wins.
-        raise failures.exceptions[0]
+        raise one_error(group, failure=FanoutError)
 
 
 # --- Streaming -----------------------------------------------------------------------------
@@ -128,7 +128,7 @@ async def fetch_all(
     client: httpx.AsyncClient | None = None,
 ) -> list[FetchResult]:
     """Contract: :meth:`shared.fanout.Fanout.fetch_all`."""
-    url_list, limit, timeout = check_fetch_args(urls, limit, timeout)
+    url_list, limit, timeout = check_fetch_args(urls, limit, timeout, fail_fast, client)
     done: dict[int, FetchResult] = {}
 
     async def store(result: FetchResult) -> None:
@@ -138,6 +138,7 @@ async def fetch_all(
     return [done[index] for index in range(len(url_list))]
 
 
+@surfaces_caller_errors
 @asynccontextmanager
 async def fetch_as_completed(
     urls: Iterable[str],
@@ -148,7 +149,7 @@ async def fetch_as_completed(
     client: httpx.AsyncClient | None = None,
 ) -> AsyncIterator[AsyncGenerator[FetchResult, None]]:
     """Contract: :meth:`shared.fanout.Fanout.fetch_as_completed`."""
-    url_list, limit, timeout = check_fetch_args(urls, limit, timeout)
+    url_list, limit, timeout = check_fetch_args(urls, limit, timeout, fail_fast, client)
     # Room for every result, so no worker waits on a slow reader.
     send, receive = anyio.create_memory_object_stream[FetchResult](len(url_list))
     try:
@@ -156,9 +157,11 @@ async def fetch_as_completed(
             pool = await tasks.start(_stream_pool, url_list, limit, timeout, fail_fast, client, send)
             async with aclosing(_receive(receive, pool)) as received:
                 try:
-                    yield received
+                    # The block is the caller's code: its own exception is carried out as it is.
+                    with caller_code():
+                        yield received
                 finally:
                     pool.cancel()
     except BaseExceptionGroup as group:
         # The task group wraps a FanoutError, or the block's own error, even when alone.
-        raise lone_exception(group)
+        raise one_error(group, failure=FanoutError)

@@ -11,7 +11,7 @@ from contextlib import aclosing, asynccontextmanager
 
 import httpx
 
-from shared.errors import lone_exception
+from shared.errors import caller_code, one_error, surfaces_caller_errors
 from shared.fanout import FanoutError, FetchResult, check_fetch_args, worker_client
 
 __all__ = ["fetch_all", "fetch_as_completed"]
@@ -73,9 +73,9 @@ async def _run_pool(
         async with asyncio.TaskGroup() as workers:
             for _ in range(min(limit, len(urls))):
                 workers.create_task(_worker(jobs, client, timeout, fail_fast, deliver))
-    except* FanoutError as failures:
+    except BaseExceptionGroup as group:
         # Siblings that failed in the same instant land here too; the first one wins.
-        raise failures.exceptions[0]
+        raise one_error(group, failure=FanoutError)
 
 
 # --- Streaming -----------------------------------------------------------------------------
@@ -119,7 +119,7 @@ async def fetch_all(
     client: httpx.AsyncClient | None = None,
 ) -> list[FetchResult]:
     """Contract: :meth:`shared.fanout.Fanout.fetch_all`."""
-    url_list, limit, timeout = check_fetch_args(urls, limit, timeout)
+    url_list, limit, timeout = check_fetch_args(urls, limit, timeout, fail_fast, client)
     done: dict[int, FetchResult] = {}
 
     async def store(result: FetchResult) -> None:
@@ -129,6 +129,7 @@ async def fetch_all(
     return [done[index] for index in range(len(url_list))]
 
 
+@surfaces_caller_errors
 @asynccontextmanager
 async def fetch_as_completed(
     urls: Iterable[str],
@@ -139,16 +140,18 @@ async def fetch_as_completed(
     client: httpx.AsyncClient | None = None,
 ) -> AsyncIterator[AsyncGenerator[FetchResult, None]]:
     """Contract: :meth:`shared.fanout.Fanout.fetch_as_completed`."""
-    url_list, limit, timeout = check_fetch_args(urls, limit, timeout)
+    url_list, limit, timeout = check_fetch_args(urls, limit, timeout, fail_fast, client)
     results: asyncio.Queue[FetchResult] = asyncio.Queue()
     try:
         async with asyncio.TaskGroup() as tasks:
             pool = tasks.create_task(_stream_pool(url_list, limit, timeout, fail_fast, client, results))
             async with aclosing(_receive(results, len(url_list), pool)) as received:
                 try:
-                    yield received
+                    # The block is the caller's code: its own exception is carried out as it is.
+                    with caller_code():
+                        yield received
                 finally:
                     pool.cancel()
     except BaseExceptionGroup as group:
         # The TaskGroup wraps a FanoutError, or the block's own error, even when alone.
-        raise lone_exception(group)
+        raise one_error(group, failure=FanoutError)

@@ -10,7 +10,8 @@ import enum
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import TypeVar
 
-from shared.pipeline import PipelineError, PipelineReport, Tally, check_pipeline_args, pipeline_failure
+from shared.errors import one_error, surfaces_caller_errors
+from shared.pipeline import PipelineError, PipelineReport, Tally, check_pipeline_args
 
 __all__ = ["run_pipeline"]
 
@@ -56,9 +57,13 @@ async def _produce(queue: asyncio.Queue[T | _Done], index: int, source: Iterator
 async def _feed(
     queue: asyncio.Queue[T | _Done], producers: int, consumers: int, source: Iterator[T], tally: Tally
 ) -> None:
-    async with asyncio.TaskGroup() as feeders:
-        for index in range(producers):
-            feeders.create_task(_produce(queue, index, source, tally))
+    try:
+        async with asyncio.TaskGroup() as feeders:
+            for index in range(producers):
+                feeders.create_task(_produce(queue, index, source, tally))
+    except BaseExceptionGroup as group:
+        # Only the caller's `items` can fail a producer; the TaskGroup wraps it even when alone.
+        raise one_error(group)
     # Every item is in the queue (FIFO), so every sentinel lands behind all of them. The
     # sentinels respect maxsize too: this waits for room like any producer.
     for _ in range(consumers):
@@ -84,6 +89,7 @@ async def _consume(
 # --- Public API ----------------------------------------------------------------------------
 
 
+@surfaces_caller_errors
 async def run_pipeline(
     items: Iterable[T],
     *,
@@ -104,6 +110,6 @@ async def run_pipeline(
                 tasks.create_task(_consume(queue, index, handler, tally))
             tasks.create_task(_feed(queue, producers, consumers, source, tally))
     except BaseExceptionGroup as group:
-        # The TaskGroup wraps the PipelineError even when alone (see pipeline_failure).
-        raise pipeline_failure(group)
+        # The TaskGroup wraps the PipelineError even when alone (see shared.errors).
+        raise one_error(group, failure=PipelineError)
     return tally.report()

@@ -10,7 +10,8 @@ from typing import TypeVar
 
 import trio
 
-from shared.pipeline import PipelineError, PipelineReport, Tally, check_pipeline_args, pipeline_failure
+from shared.errors import one_error, surfaces_caller_errors
+from shared.pipeline import PipelineError, PipelineReport, Tally, check_pipeline_args
 
 __all__ = ["run_pipeline"]
 
@@ -65,6 +66,7 @@ async def _consume(
 # --- Public API ----------------------------------------------------------------------------
 
 
+@surfaces_caller_errors
 async def run_pipeline(
     items: Iterable[T],
     *,
@@ -90,6 +92,6 @@ async def run_pipeline(
                     tasks.start_soon(_produce, send.clone(), index, source, tally)
     except BaseExceptionGroup as group:
         # The nursery wraps the PipelineError, alongside any BrokenResourceError it caused
-        # in a producer by closing the last receive end (see pipeline_failure).
-        raise pipeline_failure(group)
+        # in a producer by closing the last receive end (see shared.errors).
+        raise one_error(group, failure=PipelineError)
     return tally.report()

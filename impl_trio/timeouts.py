@@ -11,12 +11,15 @@ from typing import TypeVar
 
 import trio
 
+from shared.errors import one_error, surfaces_caller_errors
 from shared.timeouts import (
     DeadlineExceeded,
     Job,
     JobEvent,
     JobOutcome,
     JobStatus,
+    OnEvent,
+    OnRetry,
     RetriesExhausted,
     check_batch_args,
     check_retry_args,
@@ -26,8 +29,6 @@ from shared.timeouts import (
 __all__ = ["run_jobs", "retry"]
 
 T = TypeVar("T")
-OnEvent = Callable[[int, JobEvent], object]
-OnRetry = Callable[[int, Exception, float], object]
 
 
 # --- One job -------------------------------------------------------------------------------
@@ -92,9 +93,9 @@ async def _run_batch(
         async with trio.open_nursery() as workers:
             for _ in range(min(limit, len(jobs))):
                 workers.start_soon(_worker, pending, job_timeout, deadline_at, on_event, done)
-    except* Exception as failures:
+    except BaseExceptionGroup as group:
         # Only on_event can fail a worker; the nursery wraps its error even when alone.
-        raise failures.exceptions[0]
+        raise one_error(group)
     return [done[index] for index in range(len(jobs))]
 
 
@@ -126,6 +127,7 @@ async def _attempts(
 # --- Public API ----------------------------------------------------------------------------
 
 
+@surfaces_caller_errors
 async def run_jobs(
     jobs: Iterable[Job],
     *,
@@ -135,10 +137,13 @@ async def run_jobs(
     on_event: Callable[[int, JobEvent], object] | None = None,
 ) -> list[JobOutcome]:
     """Contract: :meth:`shared.timeouts.Timeouts.run_jobs`."""
-    job_list, limit, job_seconds, deadline_seconds = check_batch_args(jobs, limit, job_timeout, deadline, on_event)
-    return await _run_batch(job_list, limit, job_seconds, deadline_seconds, on_event or (lambda index, event: None))
+    job_list, limit, job_seconds, deadline_seconds, event = check_batch_args(
+        jobs, limit, job_timeout, deadline, on_event
+    )
+    return await _run_batch(job_list, limit, job_seconds, deadline_seconds, event)
 
 
+@surfaces_caller_errors
 async def retry(
     operation: Callable[[], Awaitable[T]],
     *,
@@ -151,12 +156,12 @@ async def retry(
     on_retry: Callable[[int, Exception, float], object] | None = None,
 ) -> T:
     """Contract: :meth:`shared.timeouts.Timeouts.retry`."""
-    kinds, delays, seconds = check_retry_args(
+    kinds, delays, seconds, retrying = check_retry_args(
         operation, retry_on, attempts, base_delay, factor, max_delay, deadline, on_retry
     )
     failures: list[Exception] = []
     # move_on_after, not fail_after: its expiry can't be mistaken for a TooSlowError that the
     # operation raised itself (not retryable, so it must pass through unchanged).
     with trio.move_on_after(seconds):
-        return await _attempts(operation, kinds, delays, on_retry or (lambda attempt, error, delay: None), failures)
+        return await _attempts(operation, kinds, delays, retrying, failures)
     raise DeadlineExceeded(seconds, len(failures)) from (failures[-1] if failures else None)

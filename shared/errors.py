@@ -1,22 +1,186 @@
-"""Exception plumbing shared by every workload (no async library involved)."""
+"""How an error leaves a call: one exception, never a group, and the caller's own untouched.
+
+Task groups and nurseries wrap whatever their tasks raise in an ``ExceptionGroup``, even one
+error alone, and Trio's cancel scopes rebuild a group when they take their ``Cancelled`` out
+of it (``BaseExceptionGroup.split`` derives a new group at every level, so a subclass comes
+back as a plain ``ExceptionGroup``). The contracts promise instead that a call raises one
+exception, and that an exception raised by the caller's own code (a callback, an iterable,
+the body of a block) comes out as the very object that was raised. Every workload does it
+the same way, in three steps:
+
+1. The caller's code runs inside :func:`caller_code` (or through :func:`caller_callback`,
+   :func:`caller_iterator`): an ``Exception`` it raises travels as a :class:`CallerError`,
+   a leaf that no group rebuilds and no ``except Exception`` of ours mistakes for its own.
+2. Around every task group of ours: ``except BaseExceptionGroup as group: raise
+   one_error(group, ...)``. It looks at the one level that the task group added, never
+   deeper, and picks one member, as it is.
+3. Each public function is wrapped in :func:`surfaces_caller_errors`, which takes the
+   caller's exception out of its carrier and raises it outside any ``except`` block, so its
+   ``__context__`` is not overwritten either.
+
+Support code for the implementations, not part of any workload's contract.
+"""
 
 from __future__ import annotations
 
-__all__ = ["lone_exception"]
+import functools
+import inspect
+from collections.abc import Callable, Coroutine, Iterable, Iterator
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
+from types import TracebackType
+from typing import Any, ParamSpec, TypeVar, overload
+
+__all__ = [
+    "CallerError",
+    "caller_callback",
+    "caller_code",
+    "caller_iterator",
+    "one_error",
+    "surfaces_caller_errors",
+]
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
-def lone_exception(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    """Return the single leaf of ``group`` (however deeply nested), or ``group`` itself.
+class CallerError(BaseException):
+    """Carries an exception raised by the caller's code out of our task groups, untouched.
 
-    Task groups wrap even one error in an ``ExceptionGroup``; the contracts promise the
-    error itself, so each implementation re-raises what this returns.
+    A ``BaseException``, as the libraries' cancellations are, so that no ``except
+    Exception`` of ours (a job's own error, a retryable error, a handler's error) takes it
+    for one of its own; and a leaf, so that no exception group is ever rebuilt around the
+    caller's exception itself.
     """
-    leaves: list[BaseException] = []
-    pending: list[BaseException] = [group]
-    while pending and len(leaves) < 2:
-        exc = pending.pop()
-        if isinstance(exc, BaseExceptionGroup):
-            pending.extend(exc.exceptions)
-        else:
-            leaves.append(exc)
-    return leaves[0] if len(leaves) == 1 and not pending else group
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(error)
+        self.error = error
+
+
+class caller_code(AbstractContextManager[None]):
+    """Around a block of the caller's code: an ``Exception`` it raises leaves as a :class:`CallerError`.
+
+    Cancellations and other ``BaseException`` pass through as they are.
+    """
+
+    def __exit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        if isinstance(value, Exception):
+            raise CallerError(value) from None
+
+
+def caller_callback(callback: Callable[P, T]) -> Callable[P, T]:
+    """``callback``, with its exceptions carried as by :func:`caller_code`."""
+
+    @functools.wraps(callback)
+    def call(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return callback(*args, **kwargs)
+        except Exception as exc:
+            raise CallerError(exc) from None
+
+    return call
+
+
+def caller_iterator(items: Iterable[T]) -> Iterator[T]:
+    """Iterate ``items`` lazily, with the exceptions of each step carried as by :func:`caller_code`.
+
+    ``iter(items)`` is called at once, so a non-iterable is refused before any work starts.
+    """
+    source = iter(items)
+
+    def steps() -> Iterator[T]:
+        while True:
+            try:
+                item = next(source)
+            except StopIteration:
+                return
+            except Exception as exc:
+                raise CallerError(exc) from None
+            yield item
+
+    return steps()
+
+
+def one_error(
+    group: BaseExceptionGroup[BaseException], *, failure: type[Exception] | tuple[type[Exception], ...] = ()
+) -> BaseException:
+    """The one exception to raise for ``group``, which one of our own task groups just raised.
+
+    Its members are what the tasks (and the block) raised, so this never looks deeper than
+    them, and returns a member as it is, or ``group`` itself:
+
+    - the caller's exception (a :class:`CallerError`) first: it is the caller's to handle;
+    - then the first member that is a ``failure``, the workload's own error (the first to
+      be raised when several failed in the same instant);
+    - then the first other ``Exception``: a consequence of a failure (a send on a channel
+      whose receiver is gone), or a bug, which must not be hidden;
+    - otherwise ``group`` itself: it holds only the library's cancellations (or
+      ``KeyboardInterrupt``), which must propagate as the library made them.
+    """
+    members = group.exceptions
+    for wanted in (CallerError, failure, Exception):
+        for member in members:
+            if isinstance(member, wanted):
+                return member
+    return group
+
+
+class _CallerErrorsOut(AbstractAsyncContextManager[T]):
+    """An async context manager whose exit raises the caller's own exception, not its carrier."""
+
+    def __init__(self, manager: AbstractAsyncContextManager[T]) -> None:
+        self._manager = manager
+
+    async def __aenter__(self) -> T:
+        try:
+            return await self._manager.__aenter__()
+        except CallerError as carried:
+            error = carried.error
+        raise error
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, traceback: TracebackType | None
+    ) -> bool | None:
+        # When the block raised, Python is handling its exception while this runs: raising
+        # the caller's exception then leaves its __context__ alone only because it is that
+        # very exception (the block's own, carried out of the task group and back).
+        try:
+            return await self._manager.__aexit__(kind, value, traceback)
+        except CallerError as carried:
+            error = carried.error
+        raise error
+
+
+@overload
+def surfaces_caller_errors(
+    function: Callable[P, AbstractAsyncContextManager[T]],
+) -> Callable[P, AbstractAsyncContextManager[T]]: ...
+@overload
+def surfaces_caller_errors(function: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Coroutine[Any, Any, T]]: ...
+def surfaces_caller_errors(function: Callable[P, Any]) -> Callable[P, Any]:
+    """Wrap a public coroutine function, or a function returning an async context manager,
+    so that a :class:`CallerError` leaving it is raised as the caller's own exception.
+
+    The exception is raised outside the ``except`` block that caught its carrier, so Python
+    does not overwrite its ``__context__`` with the carrier; it is the same object, with the
+    same ``__cause__`` and ``__context__``, and a traceback that goes on through our frames.
+    """
+    if inspect.iscoroutinefunction(function):
+
+        @functools.wraps(function)
+        async def call(*args: P.args, **kwargs: P.kwargs) -> Any:
+            try:
+                return await function(*args, **kwargs)
+            except CallerError as carried:
+                error = carried.error
+            raise error
+
+        return call
+
+    @functools.wraps(function)
+    def enter(*args: P.args, **kwargs: P.kwargs) -> AbstractAsyncContextManager[Any]:
+        return _CallerErrorsOut(function(*args, **kwargs))
+
+    return enter

@@ -26,11 +26,10 @@ from collections.abc import AsyncGenerator, Iterable
 from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Protocol
-from urllib.parse import urlsplit
 
 import httpx
 
-from shared.validation import require_int, require_timeout
+from shared.validation import require_bool, require_int, require_items, require_timeout
 
 __all__ = [
     "ErrorKind",
@@ -152,8 +151,13 @@ class Fanout(Protocol):
         - An empty ``urls`` returns ``[]``.
 
         Raises:
-          TypeError: ``limit`` is not an int, ``timeout`` not a number, ``urls`` a string.
-          ValueError: ``limit`` < 1; ``timeout`` <= 0 or NaN; a URL that is not http(s).
+          TypeError: ``urls`` is not an iterable (or is a single string) or holds a
+            non-string; ``limit`` is not an int; ``timeout`` not a number or None;
+            ``fail_fast`` not a bool; ``client`` not an ``httpx.AsyncClient`` or None.
+          ValueError: ``limit`` < 1; ``timeout`` <= 0 or NaN; a URL that httpx refuses
+            (a bad port, a control character, a broken IPv6 literal ...), that is not
+            http(s) or has no host, or whose port is outside 1-65535. Every argument is
+            checked before any request is made.
           FanoutError: with ``fail_fast=True``, for the first failed URL.
         """
         ...
@@ -184,17 +188,36 @@ class Fanout(Protocol):
         ...
 
 
-def check_fetch_args(urls: Iterable[str], limit: object, timeout: object) -> tuple[list[str], int, float | None]:
-    """Validate the arguments of :class:`Fanout`'s calls; return them as list, int, seconds."""
-    if isinstance(urls, str | bytes):
-        raise TypeError("`urls` must be an iterable of URL strings, not a single string")
-    url_list = list(urls)
+def check_fetch_args(
+    urls: Iterable[str], limit: object, timeout: object, fail_fast: object, client: object
+) -> tuple[list[str], int, float | None]:
+    """Validate the arguments of :class:`Fanout`'s calls; return the URLs as a list, the limit
+    and the timeout in seconds. Every URL that httpx would refuse is refused here, before
+    any request is made."""
+    url_list = require_items("urls", urls, of="URL strings")
     checked_limit = require_int("limit", limit, minimum=1)
     checked_timeout = require_timeout("timeout", timeout)
+    require_bool("fail_fast", fail_fast)
+    if client is not None and not isinstance(client, httpx.AsyncClient):
+        raise TypeError(f"`client` must be an httpx.AsyncClient or None, got {client!r}")
     for index, url in enumerate(url_list):
-        if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc:
-            raise ValueError(f"`urls[{index}]` is not an http(s) URL: {url!r}")
+        _check_url(index, url)
     return url_list, checked_limit, checked_timeout
+
+
+def _check_url(index: int, url: object) -> None:
+    if not isinstance(url, str):
+        raise TypeError(f"`urls[{index}]` must be a str, got {url!r}")
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, UnicodeError) as exc:  # a bad IDNA label is a UnicodeError
+        raise ValueError(f"`urls[{index}]` is not a valid URL: {url!r} ({exc})") from None
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise ValueError(f"`urls[{index}]` is not an http(s) URL: {url!r}")
+    # httpx takes any integer port; the socket layer then fails in a way that depends on the
+    # loop (an OverflowError from asyncio's, a connect error from uvloop's and Trio's).
+    if parsed.port is not None and not 1 <= parsed.port <= 65535:
+        raise ValueError(f"`urls[{index}]` has a port out of range 1-65535: {url!r}")
 
 
 @functools.cache

@@ -42,7 +42,7 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
-from shared.errors import lone_exception
+from shared.errors import caller_iterator
 from shared.validation import require_int
 
 __all__ = [
@@ -51,7 +51,6 @@ __all__ = [
     "PipelineReport",
     "Tally",
     "check_pipeline_args",
-    "pipeline_failure",
 ]
 
 T = TypeVar("T")
@@ -125,8 +124,12 @@ class Pipeline(Protocol):
           the handlers still running included, and once all have finished the call raises
           :class:`PipelineError` naming the item, with the handler's exception as
           ``__cause__``. If several handlers fail at once, the error names one of them.
-        - An exception raised while iterating ``items`` stops everything the same way and
-          comes out of the call unchanged.
+          Errors that a failure causes elsewhere (a producer's send to a channel whose
+          consumers have gone) are never what the call raises.
+        - An ``Exception`` raised while iterating ``items`` stops everything the same way
+          and comes out of the call as the very object raised, never in a group (an
+          ``ExceptionGroup`` of the caller's included); it wins over a handler's failure in
+          the same instant.
         - Cancelling the call cancels every producer and consumer, waits for them, and
           propagates as cancellation.
         - An empty ``items`` returns a report of zeros.
@@ -146,7 +149,8 @@ def check_pipeline_args(
     """Validate :meth:`Pipeline.run_pipeline`'s arguments; return the iterator over ``items``
     and ``consumers``, ``buffer``, ``producers``."""
     try:
-        source = iter(items)
+        # The caller's iterator: an exception it raises leaves the call as it is (shared.errors).
+        source = caller_iterator(items)
     except TypeError:
         raise TypeError(f"`items` must be iterable, got {items!r}") from None
     if not callable(handler):
@@ -195,22 +199,3 @@ class Tally:
             max_buffered=self._max_buffered,
             producer_waits=self._waits,
         )
-
-
-def pipeline_failure(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    """The one exception a failed run raises, out of its task group's ``ExceptionGroup``.
-
-    The first :class:`PipelineError` wins: when a consumer fails, trio and anyio may also
-    report a producer's ``BrokenResourceError`` (the failed consumer closed the last receive
-    end) or a second handler that failed in the same instant, and those are consequences.
-    Failing that, the lone error (one raised by ``items``); failing that, the group itself,
-    e.g. one made only of cancellations, which must propagate as they are.
-    """
-    handler_errors, _ = group.split(PipelineError)
-    if handler_errors is not None:
-        first: BaseException = handler_errors
-        while isinstance(first, BaseExceptionGroup):
-            first = first.exceptions[0]
-        return first
-    errors, _ = group.split(Exception)
-    return group if errors is None else lone_exception(errors)

@@ -45,7 +45,8 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
-from shared.validation import require_int, require_seconds, require_timeout
+from shared.errors import caller_callback
+from shared.validation import require_int, require_items, require_seconds, require_timeout
 
 __all__ = [
     "DeadlineExceeded",
@@ -53,6 +54,8 @@ __all__ = [
     "JobEvent",
     "JobOutcome",
     "JobStatus",
+    "OnEvent",
+    "OnRetry",
     "RetriesExhausted",
     "Timeouts",
     "backoff_delays",
@@ -62,6 +65,8 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+OnEvent = Callable[[int, "JobEvent"], object]
+OnRetry = Callable[[int, Exception, float], object]
 
 
 # --- Jobs and their outcomes ---------------------------------------------------------------
@@ -80,6 +85,8 @@ class Job:
     cleanup_seconds: float = 0.0
 
     def __post_init__(self) -> None:
+        if not isinstance(self.name, str):
+            raise TypeError(f"`name` must be a str, got {self.name!r}")
         require_seconds("work_seconds", self.work_seconds)
         require_seconds("cleanup_seconds", self.cleanup_seconds, finite=True)
 
@@ -201,15 +208,18 @@ class Timeouts(Protocol):
           the overall deadline by up to the longest cleanup.
         - Running out of either deadline is reported in the outcomes, never raised.
         - ``on_event(index, event)`` is called synchronously for each :class:`JobEvent`. An
-          exception from it stops the batch as a cancel would (each running job's cleanup
-          still completes) and then propagates as itself, never in an ``ExceptionGroup``.
+          ``Exception`` from it stops the batch as a cancel would (each other running job's
+          cleanup still completes) and then propagates as the very object raised, never in
+          an ``ExceptionGroup`` (an ``ExceptionGroup`` of the caller's included). If it
+          raises for several jobs in the same instant, one of those exceptions propagates.
         - A cancel from outside stops every running job's work, waits for their cleanups,
           and propagates as cancellation; no outcome is returned.
         - An empty ``jobs`` returns ``[]``.
 
         Raises:
-          TypeError: ``limit`` not an int; ``job_timeout`` or ``deadline`` not a number;
-            an item of ``jobs`` not a :class:`Job`; ``on_event`` not callable.
+          TypeError: ``jobs`` not an iterable (or a single string); ``limit`` not an int;
+            ``job_timeout`` or ``deadline`` not a number or None; an item of ``jobs`` not a
+            :class:`Job`; ``on_event`` not callable or None.
           ValueError: ``limit`` < 1; ``job_timeout`` or ``deadline`` <= 0 or NaN.
         """
         ...
@@ -234,7 +244,8 @@ class Timeouts(Protocol):
           number and error and the delay about to be slept:
           ``min(base_delay * factor ** (n - 1), max_delay)`` (:func:`backoff_delays`; no
           jitter, so the schedule is exact).
-        - Any other exception propagates unchanged at once; it is not retried.
+        - Any other exception propagates at once as the very object raised; it is not
+          retried. So does an ``Exception`` from ``on_retry``.
         - When the last attempt fails with a retryable error, :class:`RetriesExhausted` is
           raised with ``attempts`` and that error as ``__cause__``.
         - ``deadline`` (seconds from the call's start; None for no bound) covers attempts
@@ -265,10 +276,10 @@ def check_batch_args(
     job_timeout: object,
     deadline: object,
     on_event: object,
-) -> tuple[list[Job], int, float, float]:
-    """Validate :meth:`Timeouts.run_jobs`'s arguments; return jobs, limit, and both bounds
-    in seconds (``math.inf`` for None)."""
-    job_list = list(jobs)
+) -> tuple[list[Job], int, float, float, OnEvent]:
+    """Validate :meth:`Timeouts.run_jobs`'s arguments; return jobs, limit, both bounds in
+    seconds (``math.inf`` for None), and the ``on_event`` to call (a no-op for None)."""
+    job_list = require_items("jobs", jobs, of="Job")
     for index, job in enumerate(job_list):
         if not isinstance(job, Job):
             raise TypeError(f"`jobs[{index}]` must be a Job, got {job!r}")
@@ -282,7 +293,13 @@ def check_batch_args(
         checked_limit,
         math.inf if checked_job_timeout is None else checked_job_timeout,
         math.inf if checked_deadline is None else checked_deadline,
+        # The caller's callback: its exception leaves the call as it is (shared.errors).
+        caller_callback(on_event) if on_event is not None else _ignore_event,
     )
+
+
+def _ignore_event(index: int, event: JobEvent) -> None:
+    pass
 
 
 def backoff_delays(attempts: int, base_delay: float, factor: float, max_delay: float) -> list[float]:
@@ -307,9 +324,10 @@ def check_retry_args(
     max_delay: object,
     deadline: object,
     on_retry: object,
-) -> tuple[tuple[type[Exception], ...], list[float], float]:
+) -> tuple[tuple[type[Exception], ...], list[float], float, OnRetry]:
     """Validate :meth:`Timeouts.retry`'s arguments; return the retryable types as a tuple,
-    the backoff schedule and the deadline in seconds (``math.inf`` for None)."""
+    the backoff schedule, the deadline in seconds (``math.inf`` for None) and the
+    ``on_retry`` to call (a no-op for None)."""
     if not callable(operation):
         raise TypeError(f"`operation` must be callable, got {operation!r}")
     kinds = retry_on if isinstance(retry_on, tuple) else (retry_on,)
@@ -328,4 +346,14 @@ def check_retry_args(
     if on_retry is not None and not callable(on_retry):
         raise TypeError(f"`on_retry` must be callable or None, got {on_retry!r}")
     delays = backoff_delays(checked_attempts, checked_base, float(factor), checked_max)
-    return kinds, delays, math.inf if checked_deadline is None else checked_deadline
+    return (
+        kinds,
+        delays,
+        math.inf if checked_deadline is None else checked_deadline,
+        # The caller's callback: its exception leaves the call as it is (shared.errors).
+        caller_callback(on_retry) if on_retry is not None else _ignore_retry,
+    )
+
+
+def _ignore_retry(attempt: int, error: Exception, delay: float) -> None:
+    pass

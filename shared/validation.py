@@ -3,8 +3,36 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
-__all__ = ["require_int", "require_seconds", "require_timeout"]
+__all__ = ["require_bool", "require_int", "require_items", "require_seconds", "require_timeout"]
+
+
+def require_bool(name: str, value: object) -> bool:
+    """Return ``value`` if it is a bool (not merely truthy).
+
+    Raises:
+      TypeError: "`fail_fast` must be a bool, got 'yes'".
+    """
+    if not isinstance(value, bool):
+        raise TypeError(f"`{name}` must be a bool, got {value!r}")
+    return value
+
+
+def require_items(name: str, value: object, *, of: str) -> list[Any]:
+    """Return the items of ``value`` as a list if it is an iterable other than a string.
+
+    Raises:
+      TypeError: "`urls` must be an iterable of URL strings, got None";
+        "`urls` must be an iterable of URL strings, not a single string".
+    """
+    if isinstance(value, str | bytes):
+        raise TypeError(f"`{name}` must be an iterable of {of}, not a single string")
+    try:
+        items = iter(value)  # type: ignore[call-overload]
+    except TypeError:
+        raise TypeError(f"`{name}` must be an iterable of {of}, got {value!r}") from None
+    return list(items)
 
 
 def require_int(name: str, value: object, *, minimum: int) -> int:
