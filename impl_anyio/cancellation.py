@@ -14,7 +14,6 @@ from anyio.abc import TaskGroup
 from shared.cancellation import (
     AllJobsFailed,
     Job,
-    JobFailed,
     JobOutcome,
     Ledger,
     Log,
@@ -26,6 +25,7 @@ from shared.cancellation import (
     check_race_args,
     check_serve_args,
 )
+from shared.errors import one_error, surfaces_caller_errors
 
 __all__ = ["run_all_or_nothing", "race_first", "serve"]
 
@@ -99,42 +99,57 @@ async def _expire_after_grace(stop_taking: anyio.Event, pool: anyio.CancelScope,
         pool.deadline = anyio.current_time() + grace
 
 
+async def _run_pool(backlog: Iterator[Job], workers: int, stop_taking: anyio.Event, ledger: Ledger) -> None:
+    try:
+        async with anyio.create_task_group() as pool:
+            for _ in range(workers):
+                pool.start_soon(_worker, backlog, stop_taking, ledger)
+    except BaseExceptionGroup as group:
+        # Only `log` can fail a worker: the workers keep their jobs' errors.
+        raise one_error(group)
+
+
 # --- Public API --------------------------------------------------------------------------------
 
 
+@surfaces_caller_errors
 async def run_all_or_nothing(jobs: Iterable[Job], *, log: Log | None = None) -> tuple[JobOutcome, ...]:
     """Contract: :meth:`shared.cancellation.Cancellation.run_all_or_nothing`."""
     job_list = check_jobs(jobs, log)
     ledger = Ledger(job_list, log)
     try:
-        async with anyio.create_task_group() as group:
+        async with anyio.create_task_group() as all_jobs:
             for job in job_list:
-                group.start_soon(_run_job, job, ledger)
-    except* Exception:
-        # The group holds the failed job's error (several, if they failed at the same
-        # moment); the ledger knows which one came first.
-        name, error = ledger.first_failure()
-        raise JobFailed(name, error, ledger.outcomes()) from error
+                all_jobs.start_soon(_run_job, job, ledger)
+    except BaseExceptionGroup as group:
+        # A job's error becomes JobFailed; the caller's own (from `log`) goes out as it is.
+        raise ledger.failure(one_error(group))
     return ledger.outcomes()
 
 
+@surfaces_caller_errors
 async def race_first(jobs: Iterable[Job], *, stagger: float | None = 0.25, log: Log | None = None) -> RaceResult:
     """Contract: :meth:`shared.cancellation.Cancellation.race_first`."""
     job_list, stagger = check_race_args(jobs, stagger, log)
     ledger = Ledger(job_list, log)
     winners: list[str] = []
-    async with anyio.create_task_group() as race:
-        for job in job_list:
-            failed = anyio.Event()
-            race.start_soon(_attempt, job, ledger, failed, race, winners)
-            # The attempt's head start: `stagger` seconds, cut short if it fails sooner.
-            with anyio.move_on_after(stagger):
-                await failed.wait()
+    try:
+        async with anyio.create_task_group() as race:
+            for job in job_list:
+                failed = anyio.Event()
+                race.start_soon(_attempt, job, ledger, failed, race, winners)
+                # The attempt's head start: `stagger` seconds, cut short if it fails sooner.
+                with anyio.move_on_after(stagger):
+                    await failed.wait()
+    except BaseExceptionGroup as group:
+        # Only `log` can fail an attempt here: the attempts keep their jobs' errors.
+        raise one_error(group)
     if winners:
         return RaceResult(winners[0], ledger.outcomes())
     raise AllJobsFailed.from_outcomes(ledger.outcomes())
 
 
+@surfaces_caller_errors
 async def serve(
     jobs: Iterable[Job],
     *,
@@ -149,15 +164,17 @@ async def serve(
     backlog = iter(job_list)
     stop_taking = anyio.Event()
     with shutdown.listen(stop_taking.set):
-        async with anyio.create_task_group() as service:
-            # The scope catches its own Cancelled: the grace ran out, and the jobs still
-            # working were cancelled.
-            with anyio.CancelScope() as pool_deadline:
-                service.start_soon(_expire_after_grace, stop_taking, pool_deadline, grace)
-                async with anyio.create_task_group() as pool:
-                    for _ in range(min(workers, len(job_list))):
-                        pool.start_soon(_worker, backlog, stop_taking, ledger)
-            shutdown_requested = stop_taking.is_set()
-            # The pool is done: stop waiting for a shutdown.
-            service.cancel_scope.cancel()
+        try:
+            async with anyio.create_task_group() as service:
+                # The scope catches its own Cancelled: the grace ran out, and the jobs still
+                # working were cancelled.
+                with anyio.CancelScope() as pool_deadline:
+                    service.start_soon(_expire_after_grace, stop_taking, pool_deadline, grace)
+                    await _run_pool(backlog, min(workers, len(job_list)), stop_taking, ledger)
+                shutdown_requested = stop_taking.is_set()
+                # The pool is done: stop waiting for a shutdown.
+                service.cancel_scope.cancel()
+        except BaseExceptionGroup as group:
+            # Only `log` can fail the pool, and its exception goes out as it is.
+            raise one_error(group)
     return ServeReport(ledger.outcomes(), shutdown_requested)

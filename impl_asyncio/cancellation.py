@@ -13,7 +13,6 @@ from impl_asyncio.timeouts import shielded  # asyncio has no shielded cancel sco
 from shared.cancellation import (
     AllJobsFailed,
     Job,
-    JobFailed,
     JobOutcome,
     Ledger,
     Log,
@@ -25,6 +24,7 @@ from shared.cancellation import (
     check_race_args,
     check_serve_args,
 )
+from shared.errors import one_error, surfaces_caller_errors
 
 __all__ = ["run_all_or_nothing", "race_first", "serve"]
 
@@ -107,25 +107,35 @@ async def _expire_after_grace(stop_taking: asyncio.Event, pool: asyncio.Timeout,
         pool.reschedule(asyncio.get_running_loop().time() + grace)
 
 
+async def _run_pool(backlog: Iterator[Job], workers: int, stop_taking: asyncio.Event, ledger: Ledger) -> None:
+    try:
+        async with asyncio.TaskGroup() as pool:
+            for _ in range(workers):
+                pool.create_task(_worker(backlog, stop_taking, ledger))
+    except BaseExceptionGroup as group:
+        # Only `log` can fail a worker: the workers keep their jobs' errors.
+        raise one_error(group)
+
+
 # --- Public API --------------------------------------------------------------------------------
 
 
+@surfaces_caller_errors
 async def run_all_or_nothing(jobs: Iterable[Job], *, log: Log | None = None) -> tuple[JobOutcome, ...]:
     """Contract: :meth:`shared.cancellation.Cancellation.run_all_or_nothing`."""
     job_list = check_jobs(jobs, log)
     ledger = Ledger(job_list, log)
     try:
-        async with asyncio.TaskGroup() as group:
+        async with asyncio.TaskGroup() as all_jobs:
             for job in job_list:
-                group.create_task(_run_job(job, ledger))
-    except* Exception:
-        # The group holds the failed job's error (several, if they failed at the same
-        # moment); the ledger knows which one came first.
-        name, error = ledger.first_failure()
-        raise JobFailed(name, error, ledger.outcomes()) from error
+                all_jobs.create_task(_run_job(job, ledger))
+    except BaseExceptionGroup as group:
+        # A job's error becomes JobFailed; the caller's own (from `log`) goes out as it is.
+        raise ledger.failure(one_error(group))
     return ledger.outcomes()
 
 
+@surfaces_caller_errors
 async def race_first(jobs: Iterable[Job], *, stagger: float | None = 0.25, log: Log | None = None) -> RaceResult:
     """Contract: :meth:`shared.cancellation.Cancellation.race_first`."""
     job_list, stagger = check_race_args(jobs, stagger, log)
@@ -137,13 +147,16 @@ async def race_first(jobs: Iterable[Job], *, stagger: float | None = 0.25, log: 
                 attempt = race.create_task(_attempt(job, ledger, winners))
                 # The attempt's head start: `stagger` seconds, cut short if it fails sooner.
                 await asyncio.wait([attempt], timeout=stagger)
-    except* _RaceWon:
-        pass
+    except BaseExceptionGroup as group:
+        # The winner's _RaceWon ended the race; anything else goes out.
+        if not isinstance(error := one_error(group, failure=_RaceWon), _RaceWon):
+            raise error
     if winners:
         return RaceResult(winners[0], ledger.outcomes())
     raise AllJobsFailed.from_outcomes(ledger.outcomes())
 
 
+@surfaces_caller_errors
 async def serve(
     jobs: Iterable[Job],
     *,
@@ -158,16 +171,18 @@ async def serve(
     backlog = iter(job_list)
     stop_taking = asyncio.Event()
     with shutdown.listen(stop_taking.set):
-        async with asyncio.TaskGroup() as service:
-            # TimeoutError: the grace ran out, and the jobs still working were cancelled.
-            with suppress(TimeoutError):
-                async with asyncio.timeout(None) as pool_deadline:
-                    watcher = service.create_task(_expire_after_grace(stop_taking, pool_deadline, grace))
-                    async with asyncio.TaskGroup() as pool:
-                        for _ in range(min(workers, len(job_list))):
-                            pool.create_task(_worker(backlog, stop_taking, ledger))
-            shutdown_requested = stop_taking.is_set()
-            # The pool is done: stop waiting for a shutdown. No await since the pool ended,
-            # so the watcher cannot have touched the finished timeout.
-            watcher.cancel()
+        try:
+            async with asyncio.TaskGroup() as service:
+                # TimeoutError: the grace ran out, and the jobs still working were cancelled.
+                with suppress(TimeoutError):
+                    async with asyncio.timeout(None) as pool_deadline:
+                        watcher = service.create_task(_expire_after_grace(stop_taking, pool_deadline, grace))
+                        await _run_pool(backlog, min(workers, len(job_list)), stop_taking, ledger)
+                shutdown_requested = stop_taking.is_set()
+                # The pool is done: stop waiting for a shutdown. No await since the pool ended,
+                # so the watcher cannot have touched the finished timeout.
+                watcher.cancel()
+        except BaseExceptionGroup as group:
+            # Only `log` can fail the pool, and its exception goes out as it is.
+            raise one_error(group)
     return ServeReport(ledger.outcomes(), shutdown_requested)

@@ -7,6 +7,7 @@ Contract and docstrings: :class:`shared.timeouts.Timeouts`.
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator
 from typing import Any, TypeVar
 
@@ -43,7 +44,8 @@ async def shielded(cleanup: Coroutine[Any, Any, None]) -> None:
     caller's cancel complete, with a cleanup still running. Here the cleanup gets a task of
     its own, and this task waits for it through every cancel and re-raises the first
     cancellation once the cleanup is done. asyncio's cancellation is edge-triggered, so the
-    waits after a CancelledError run on unless someone cancels again.
+    waits after a CancelledError run on unless someone cancels again. If the cleanup itself
+    failed, its error goes out instead of the cancel, as it does out of a shielded scope.
     """
     task = asyncio.create_task(cleanup)
     cancelled: asyncio.CancelledError | None = None
@@ -52,7 +54,7 @@ async def shielded(cleanup: Coroutine[Any, Any, None]) -> None:
             await asyncio.wait([task])
         except asyncio.CancelledError as exc:
             cancelled = exc
-    if cancelled is not None:
+    if cancelled is not None and task.exception() is None:
         raise cancelled
     task.result()
 
@@ -97,15 +99,21 @@ async def _worker(
     done: dict[int, JobOutcome],
 ) -> None:
     loop = asyncio.get_running_loop()
+    # When the last job logically ended. A timer may fire a little early (uvloop's fire up to
+    # about half a millisecond before their time), so the clock alone could still read
+    # before a deadline that has passed.
+    turn = -math.inf
     for index, job in jobs:
         # No check for a pending cancel here (trio and anyio need one): shielded() re-raises
         # a cancel that came during the cleanup as soon as the cleanup is done.
-        now = loop.time()
+        now = max(loop.time(), turn)
         if now >= deadline_at:
             done[index] = JobOutcome(index, job, JobStatus.NOT_STARTED, cleaned_up=False)
         else:
             stop_at, cause = stop_for(now, job_timeout, deadline_at)
-            done[index] = await _run_job(index, job, stop_at, cause, on_event)
+            done[index] = outcome = await _run_job(index, job, stop_at, cause, on_event)
+            ended = now + job.work_seconds if outcome.status is JobStatus.FINISHED else stop_at
+            turn = ended + job.cleanup_seconds
 
 
 async def _run_batch(

@@ -6,6 +6,7 @@ Contract and docstrings: :class:`shared.timeouts.Timeouts`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import TypeVar
 
@@ -70,17 +71,23 @@ async def _worker(
     on_event: OnEvent,
     done: dict[int, JobOutcome],
 ) -> None:
+    # When the last job logically ended. A timer may fire a little early (uvloop's fire up to
+    # about half a millisecond before their time), so the clock alone could still read
+    # before a deadline that has passed.
+    turn = -math.inf
     for index, job in jobs:
         # A cancel that came during the last cleanup was held off by its shield and has not
         # been raised yet (nothing has checkpointed since): raise it here, before the next
         # job starts, rather than at that job's first await.
         await trio.lowlevel.checkpoint_if_cancelled()
-        now = trio.current_time()
+        now = max(trio.current_time(), turn)
         if now >= deadline_at:
             done[index] = JobOutcome(index, job, JobStatus.NOT_STARTED, cleaned_up=False)
         else:
             stop_at, cause = stop_for(now, job_timeout, deadline_at)
-            done[index] = await _run_job(index, job, stop_at, cause, on_event)
+            done[index] = outcome = await _run_job(index, job, stop_at, cause, on_event)
+            ended = now + job.work_seconds if outcome.status is JobStatus.FINISHED else stop_at
+            turn = ended + job.cleanup_seconds
 
 
 async def _run_batch(

@@ -40,7 +40,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Protocol
 
-from shared.validation import require_int, require_seconds
+from shared.errors import caller_callback
+from shared.validation import require_int, require_items, require_seconds
 
 __all__ = [
     "AllJobsFailed",
@@ -153,7 +154,9 @@ class JobEvent:
 
 Log = Callable[[JobEvent], None]
 """The caller's log: called synchronously, in the job's task, at every :class:`Step`.
-It must not raise, and must not block."""
+It must not block. An ``Exception`` it raises stops the call as a cancel from outside
+would (every other started job's cleanup still runs to its end) and then propagates as
+the very object raised, never in an ``ExceptionGroup`` (the caller's own included)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,12 +175,13 @@ class Ledger:
     """The record of one call: each job's state, and the caller's log, told as it happens.
 
     Implementations call :meth:`record` from inside the jobs' tasks. The loop runs one task
-    at a time, so the ledger needs no lock.
+    at a time, so the ledger needs no lock. Support code, not contract.
     """
 
     def __init__(self, jobs: Sequence[Job], log: Log | None) -> None:
         self._names = [job.name for job in jobs]
-        self._log = log
+        # The caller's callback: its exception leaves the call as it is (shared.errors).
+        self._log = caller_callback(log) if log is not None else None
         self._states: dict[str, JobState] = dict.fromkeys(self._names, JobState.NOT_STARTED)
         self._cleaned_up: set[str] = set()
         self._errors: dict[str, Exception] = {}  # in the order the jobs failed
@@ -199,9 +203,19 @@ class Ledger:
             for name in self._names
         )
 
-    def first_failure(self) -> tuple[str, Exception]:
-        """The name and error of the job that failed first."""
-        return next(iter(self._errors.items()))
+    def failure(self, error: BaseException) -> BaseException:
+        """What the call raises when its task group let ``error`` out (see ``shared.errors.one_error``).
+
+        A job's own error (this very object) becomes :class:`JobFailed` naming that job,
+        with the error as ``__cause__``; anything else (the caller's exception, the
+        library's cancellation) is raised as it is.
+        """
+        for name, failed in self._errors.items():
+            if failed is error:
+                job_failed = JobFailed(name, failed, self.outcomes())
+                job_failed.__cause__ = failed
+                return job_failed
+        return error
 
 
 # --- Results and errors ------------------------------------------------------------------------
@@ -357,10 +371,13 @@ class Cancellation(Protocol):
           and every outcome in ``outcomes``.
         - If jobs fail at the same moment, one of them is named (which one is not
           specified); the others are ``FAILED`` in ``outcomes``.
+        - An exception from ``log`` (see :data:`Log`) wins over a job's failure: it
+          propagates as itself, not as :class:`JobFailed`.
         - No jobs: return ``()``.
 
         Raises:
-          TypeError: ``jobs`` holds something that is not a :class:`Job`; ``log`` is not callable.
+          TypeError: ``jobs`` is not an iterable (or is a single string), or holds something
+            that is not a :class:`Job`; ``log`` is not callable or None.
           ValueError: two jobs have the same name.
           JobFailed: a job failed.
         """
@@ -429,7 +446,7 @@ class Cancellation(Protocol):
 
 def check_jobs(jobs: Iterable[Job], log: Log | None) -> tuple[Job, ...]:
     """Validate the ``jobs`` and ``log`` of every call; return the jobs as a tuple."""
-    job_list = tuple(jobs)
+    job_list = tuple(require_items("jobs", jobs, of="Jobs"))
     seen: set[str] = set()
     for index, job in enumerate(job_list):
         if not isinstance(job, Job):

@@ -279,7 +279,7 @@ def check_batch_args(
 ) -> tuple[list[Job], int, float, float, OnEvent]:
     """Validate :meth:`Timeouts.run_jobs`'s arguments; return jobs, limit, both bounds in
     seconds (``math.inf`` for None), and the ``on_event`` to call (a no-op for None)."""
-    job_list = require_items("jobs", jobs, of="Job")
+    job_list = require_items("jobs", jobs, of="Jobs")
     for index, job in enumerate(job_list):
         if not isinstance(job, Job):
             raise TypeError(f"`jobs[{index}]` must be a Job, got {job!r}")
