@@ -15,6 +15,15 @@ own client holding one connection: the pool bookkeeping stays O(1), connections 
 reused, and at most ``limit`` requests can be in flight because there are only ``limit``
 workers. A caller who passes a ``client`` gets exactly that client for every request,
 pool and all; it is then the client, not the event loop, that sets the pace.
+
+What is left running
+--------------------
+When a call returns or raises, nothing it started still runs: no task, no connection of
+its own clients, and no work in any thread (a host name is resolved in a worker thread).
+A library's own idle threads are not the call's: Trio keeps the threads it resolved with
+in a process-wide cache, idle and named ``Trio thread N``, for about ten seconds in case
+they are needed again (``trio._core._thread_cache``, ``IDLE_TIMEOUT``), while asyncio's
+default executor is shut down with the loop. The suite's leak check allows exactly those.
 """
 
 from __future__ import annotations

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 from typing import Any
 
 import httpx
 import pytest
 
 from shared.fanout import ErrorKind, FanoutError, FetchResult
-from tests.conftest import Run
+from tests.conftest import Run, threads_left
 from triptych.flavours import Flavour
 from triptych.server import DROP_SENT, LoopbackServer
 
@@ -159,6 +160,20 @@ def test_a_callers_client_is_used_and_left_open(flavour: Flavour, run: Run, serv
     assert [r.size for r in results] == [1, 2, 3, 4, 5]
     assert sorted(seen) == sorted(urls)
     assert closed_by_call is False
+
+
+def test_a_host_name_leaves_no_thread_of_the_call_running(
+    flavour: Flavour, run: Run, server: LoopbackServer
+) -> None:
+    fanout = flavour.workload("fanout")
+    # `localhost` is resolved in a worker thread; 127.0.0.1 would need none.
+    url = server.url.replace("127.0.0.1", "localhost")
+    before = set(threading.enumerate())
+
+    results = run(fanout.fetch_all, [f"{url}/bytes/{size}" for size in range(4)], limit=2)
+
+    assert [(r.status, r.size) for r in results] == [(200, size) for size in range(4)]
+    assert threads_left(before) == []
 
 
 def test_no_urls_give_no_results(flavour: Flavour, run: Run) -> None:

@@ -525,3 +525,15 @@ def test_bad_input_fails_alike_everywhere(
 
     with pytest.raises(error, match=f"^{re.escape(message)}$"):
         run(scenario)
+
+
+@pytest.mark.parametrize("cleanup", [0, 0.002])
+def test_a_job_whose_turn_comes_at_the_deadline_never_starts(flavour: Flavour, run: Run, cleanup: float) -> None:
+    timeouts = flavour.workload("timeouts")
+    # 10.4 ms: uvloop's timers fire on whole milliseconds, up to about half a millisecond
+    # before their time, so the first job's deadline fires while the clock still reads
+    # before it. Twenty rounds make the early timer near certain on that flavour.
+    jobs = [Job("endless", work_seconds=math.inf, cleanup_seconds=cleanup), Job("next", work_seconds=0)]
+    for _ in range(20):
+        outcomes = run(timeouts.run_jobs, jobs, limit=1, deadline=0.0104, virtual_clock=True)
+        assert [o.status for o in outcomes] == [JobStatus.DEADLINE, JobStatus.NOT_STARTED]

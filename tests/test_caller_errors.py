@@ -1,0 +1,312 @@
+"""The caller's own exceptions leave every workload as the very object raised (shared.errors).
+
+Every workload that runs the caller's code (a block, an iterable, a callback) is driven to
+raise, from that code, each shape of exception that task groups and cancel scopes are known
+to alter: a plain exception, a one-leaf ``ExceptionGroup`` (once unwrapped to its leaf), a
+two-leaf group (once wrapped in a new group whose message named the library), and a
+subclass of ``ExceptionGroup`` (once rebuilt as a plain group by Trio's cancel scopes). The
+call must raise that same object, with the ``__cause__`` and ``__context__`` it had when it
+was raised. Two failures of the implementation's own in the same instant give one error of
+the contract's type, never a group.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from shared.cancellation import Job as CancellableJob
+from shared.cancellation import JobEvent as CancellationEvent
+from shared.cancellation import JobFailed, ShutdownSignal, Step
+from shared.fanout import FanoutError
+from shared.pipeline import PipelineError
+from shared.timeouts import Job, JobEvent
+from tests.conftest import Run
+from triptych.flavours import Flavour
+from triptych.server import LoopbackServer
+
+
+class CallersGroup(ExceptionGroup):  # noqa: N818 - a group of the caller's, named as callers name theirs
+    """A caller's own subclass of ExceptionGroup, which ``except CallersGroup`` must still catch."""
+
+
+def _plain() -> BaseException:
+    try:
+        raise KeyError("the cause")
+    except KeyError as cause:
+        error = LookupError("the caller's own")
+        error.__cause__ = cause
+        return error
+
+
+SHAPES: dict[str, Callable[[], BaseException]] = {
+    "plain": _plain,
+    "one-leaf group": lambda: ExceptionGroup("caller's one", [ValueError("leaf")]),
+    "two-leaf group": lambda: ExceptionGroup("caller's two", [ValueError("a"), KeyError("b")]),
+    "group subclass": lambda: CallersGroup("caller's subclass", [ValueError("leaf")]),
+}
+
+
+class Raiser:
+    """Raises ``error`` when called; records its ``__cause__`` and ``__context__`` as raised."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+        self.as_raised: tuple[object, object] | None = None
+
+    def __call__(self, *args: object) -> None:
+        try:
+            raise self.error
+        except BaseException:
+            self.as_raised = (self.error.__cause__, self.error.__context__)
+            raise
+
+    def check(self, caught: pytest.ExceptionInfo[BaseException]) -> None:
+        assert caught.value is self.error, f"got {caught.value!r}, not the caller's {self.error!r}"
+        assert type(caught.value) is type(self.error)
+        assert self.as_raised is not None, "the caller's code never ran"
+        assert (caught.value.__cause__, caught.value.__context__) == self.as_raised
+        if isinstance(self.error, BaseExceptionGroup):
+            assert caught.value.exceptions == self.error.exceptions
+
+
+shapes = pytest.mark.parametrize("shape", list(SHAPES))
+
+
+# --- fan-out: the body of fetch_as_completed's block -------------------------------------------
+
+
+@shapes
+def test_fanout_block(flavour: Flavour, run: Run, server: LoopbackServer, shape: str) -> None:
+    fanout = flavour.workload("fanout")
+    raiser = Raiser(SHAPES[shape]())
+    # One answer at once, one that never comes: the block raises while a fetch is in flight.
+    urls = [f"{server.url}/bytes/1", f"{server.url}/hang"]
+
+    async def scenario() -> None:
+        async with fanout.fetch_as_completed(urls, limit=2) as results:
+            async for _ in results:
+                raiser()
+
+    with pytest.raises(BaseException) as caught:
+        run(scenario)
+    raiser.check(caught)
+    assert server.wait_idle().open_connections == 0
+
+
+def test_fanout_two_failures_at_once_give_one_fanout_error(
+    flavour: Flavour, run: Run, server: LoopbackServer
+) -> None:
+    fanout = flavour.workload("fanout")
+    # /hold/2 answers both requests together, with a 503 each: two failures in one instant.
+    urls = [f"{server.url}/hold/2?status=503"] * 2
+
+    with pytest.raises(FanoutError) as caught:
+        run(fanout.fetch_all, urls, limit=2, fail_fast=True)
+    assert type(caught.value) is FanoutError
+    assert caught.value.url in urls
+
+
+# --- pipeline: the items iterable, and the handler ---------------------------------------------
+
+
+def _items(raiser: Raiser, before: int) -> Iterator[int]:
+    yield from range(before)
+    raiser()
+
+
+@shapes
+def test_pipeline_items(flavour: Flavour, run: Run, shape: str) -> None:
+    pipeline = flavour.workload("pipeline")
+    raiser = Raiser(SHAPES[shape]())
+
+    async def handler(item: int) -> None:
+        await flavour.sleep(0.01)
+
+    with pytest.raises(BaseException) as caught:
+        run(pipeline.run_pipeline, _items(raiser, 5), handler=handler, consumers=2, buffer=2, virtual_clock=True)
+    raiser.check(caught)
+
+
+@shapes
+def test_pipeline_handler_error_is_the_cause(flavour: Flavour, run: Run, shape: str) -> None:
+    pipeline = flavour.workload("pipeline")
+    raiser = Raiser(SHAPES[shape]())
+
+    async def handler(item: int) -> None:
+        await flavour.sleep(0.01)
+        if item == 3:
+            raiser()
+
+    with pytest.raises(PipelineError) as caught:
+        run(pipeline.run_pipeline, range(10), handler=handler, consumers=2, buffer=2, virtual_clock=True)
+    assert type(caught.value) is PipelineError
+    assert caught.value.item == 3
+    assert caught.value.__cause__ is raiser.error
+
+
+def test_pipeline_two_failures_at_once_give_one_pipeline_error(flavour: Flavour, run: Run) -> None:
+    pipeline = flavour.workload("pipeline")
+
+    async def handler(item: int) -> None:
+        await flavour.sleep(0.02)
+        raise RuntimeError(f"item {item}")
+
+    with pytest.raises(PipelineError) as caught:
+        run(pipeline.run_pipeline, range(4), handler=handler, consumers=2, buffer=2, virtual_clock=True)
+    assert type(caught.value) is PipelineError
+    assert caught.value.item in (0, 1)
+    assert str(caught.value.__cause__) == f"item {caught.value.item}"
+
+
+# --- timeouts: on_event, retry's operation and on_retry ----------------------------------------
+
+
+@shapes
+def test_timeouts_on_event(flavour: Flavour, run: Run, shape: str) -> None:
+    timeouts = flavour.workload("timeouts")
+    raiser = Raiser(SHAPES[shape]())
+    events: list[tuple[int, JobEvent]] = []
+
+    def on_event(index: int, event: JobEvent) -> None:
+        events.append((index, event))
+        if (index, event) == (1, JobEvent.STARTED):
+            raiser()
+
+    jobs = [Job("slow", work_seconds=10, cleanup_seconds=0.01), Job("raises", work_seconds=0.02)]
+    with pytest.raises(BaseException) as caught:
+        run(timeouts.run_jobs, jobs, limit=2, on_event=on_event, virtual_clock=True)
+    raiser.check(caught)
+    # The other job was stopped as by a cancel, and its cleanup still ran to its end.
+    assert (0, JobEvent.CLEANED_UP) in events
+
+
+def test_timeouts_on_event_raising_for_two_jobs_at_once(flavour: Flavour, run: Run) -> None:
+    timeouts = flavour.workload("timeouts")
+    raised: list[Exception] = []
+
+    def on_event(index: int, event: JobEvent) -> None:
+        if event is JobEvent.CLEANED_UP:
+            raised.append(error := RuntimeError(f"job {index}"))
+            raise error
+
+    jobs = [Job("a", work_seconds=0.02), Job("b", work_seconds=0.02)]
+    with pytest.raises(RuntimeError) as caught:
+        run(timeouts.run_jobs, jobs, limit=2, on_event=on_event, virtual_clock=True)
+    assert any(caught.value is error for error in raised)
+
+
+@shapes
+def test_retry_operation(flavour: Flavour, run: Run, shape: str) -> None:
+    timeouts = flavour.workload("timeouts")
+    raiser = Raiser(SHAPES[shape]())
+    calls = 0
+
+    async def operation() -> None:
+        nonlocal calls
+        calls += 1
+        await flavour.sleep(0.01)
+        if calls == 1:
+            raise OSError("retryable")
+        raiser()
+
+    with pytest.raises(BaseException) as caught:
+        run(timeouts.retry, operation, retry_on=OSError, attempts=3, base_delay=0.01, virtual_clock=True)
+    raiser.check(caught)
+    assert calls == 2
+
+
+@shapes
+def test_retry_on_retry(flavour: Flavour, run: Run, shape: str) -> None:
+    timeouts = flavour.workload("timeouts")
+    raiser = Raiser(SHAPES[shape]())
+
+    async def operation() -> None:
+        raise OSError("retryable")
+
+    with pytest.raises(BaseException) as caught:
+        run(
+            timeouts.retry,
+            operation,
+            retry_on=OSError,
+            attempts=3,
+            base_delay=0.01,
+            deadline=5,
+            on_retry=raiser,
+            virtual_clock=True,
+        )
+    raiser.check(caught)
+    # Raised while retry handled the OSError: Python made that its context, and it stays.
+    assert isinstance(caught.value.__context__, OSError)
+
+
+# --- cancellation: the log of all three patterns -----------------------------------------------
+
+
+def _log_raising_at(raiser: Raiser, job: str, step: Step) -> Callable[[CancellationEvent], None]:
+    def log(event: CancellationEvent) -> None:
+        if (event.job, event.step) == (job, step):
+            raiser()
+
+    return log
+
+
+def _serve(cancellation: Any, jobs: list[CancellableJob], log: Callable[[CancellationEvent], None]) -> Any:
+    return cancellation.serve(jobs, workers=2, grace=1, shutdown=ShutdownSignal(), log=log)
+
+
+def _race(cancellation: Any, jobs: list[CancellableJob], log: Callable[[CancellationEvent], None]) -> Any:
+    return cancellation.race_first(jobs, stagger=0, log=log)
+
+
+def _all_or_nothing(cancellation: Any, jobs: list[CancellableJob], log: Callable[[CancellationEvent], None]) -> Any:
+    return cancellation.run_all_or_nothing(jobs, log=log)
+
+
+PATTERNS = {"run_all_or_nothing": _all_or_nothing, "race_first": _race, "serve": _serve}
+
+
+@pytest.mark.parametrize("pattern", list(PATTERNS))
+@pytest.mark.parametrize("step", [Step.SUCCEEDED, Step.CLEANED_UP])
+@shapes
+def test_cancellation_log(flavour: Flavour, run: Run, shape: str, pattern: str, step: Step) -> None:
+    cancellation = flavour.workload("cancellation")
+    raiser = Raiser(SHAPES[shape]())
+    cleaned: list[str] = []
+    log = _log_raising_at(raiser, "b", step)
+
+    def recording_log(event: CancellationEvent) -> None:
+        if event.step is Step.CLEANED_UP:
+            cleaned.append(event.job)
+        log(event)
+
+    jobs = [CancellableJob("a", work_seconds=10, cleanup_seconds=0.01), CancellableJob("b", work_seconds=0.02)]
+    with pytest.raises(BaseException) as caught:
+        run(PATTERNS[pattern], cancellation, jobs, recording_log, virtual_clock=True)
+    raiser.check(caught)
+    # The other job was stopped as by a cancel, and its cleanup ran to its end first.
+    assert "a" in cleaned
+
+
+def test_cancellation_log_wins_over_a_job_failure(flavour: Flavour, run: Run) -> None:
+    cancellation = flavour.workload("cancellation")
+    raiser = Raiser(_plain())
+    jobs = [CancellableJob("fails", work_seconds=0.01, error=OSError)]
+
+    with pytest.raises(BaseException) as caught:
+        run(cancellation.run_all_or_nothing, jobs, log=_log_raising_at(raiser, "fails", Step.FAILED))
+    raiser.check(caught)
+
+
+def test_cancellation_two_failures_at_once_give_one_job_failed(flavour: Flavour, run: Run) -> None:
+    cancellation = flavour.workload("cancellation")
+    jobs = [CancellableJob(name, work_seconds=0.02, error=OSError) for name in ("a", "b")]
+
+    with pytest.raises(JobFailed) as caught:
+        run(cancellation.run_all_or_nothing, jobs, virtual_clock=True)
+    assert type(caught.value) is JobFailed
+    assert caught.value.job in ("a", "b")
+    failed = {outcome.name: outcome.error for outcome in caught.value.outcomes}
+    assert caught.value.__cause__ is failed[caught.value.job]
