@@ -28,7 +28,7 @@ from triptych.flavours import Flavour
 from triptych.server import LoopbackServer
 
 
-class CallersGroup(ExceptionGroup):  # noqa: N818 - a group of the caller's, named as callers name theirs
+class CallersGroup(ExceptionGroup):
     """A caller's own subclass of ExceptionGroup, which ``except CallersGroup`` must still catch."""
 
 
@@ -63,12 +63,16 @@ class Raiser:
             self.as_raised = (self.error.__cause__, self.error.__context__)
             raise
 
+    def raises(self) -> pytest.RaisesExc[BaseException]:
+        return pytest.raises(type(self.error))
+
     def check(self, caught: pytest.ExceptionInfo[BaseException]) -> None:
         assert caught.value is self.error, f"got {caught.value!r}, not the caller's {self.error!r}"
         assert type(caught.value) is type(self.error)
         assert self.as_raised is not None, "the caller's code never ran"
         assert (caught.value.__cause__, caught.value.__context__) == self.as_raised
         if isinstance(self.error, BaseExceptionGroup):
+            assert isinstance(caught.value, BaseExceptionGroup)
             assert caught.value.exceptions == self.error.exceptions
 
 
@@ -90,15 +94,13 @@ def test_fanout_block(flavour: Flavour, run: Run, server: LoopbackServer, shape:
             async for _ in results:
                 raiser()
 
-    with pytest.raises(BaseException) as caught:
+    with raiser.raises() as caught:
         run(scenario)
     raiser.check(caught)
     assert server.wait_idle().open_connections == 0
 
 
-def test_fanout_two_failures_at_once_give_one_fanout_error(
-    flavour: Flavour, run: Run, server: LoopbackServer
-) -> None:
+def test_fanout_two_failures_at_once_give_one_fanout_error(flavour: Flavour, run: Run, server: LoopbackServer) -> None:
     fanout = flavour.workload("fanout")
     # /hold/2 answers both requests together, with a 503 each: two failures in one instant.
     urls = [f"{server.url}/hold/2?status=503"] * 2
@@ -125,7 +127,7 @@ def test_pipeline_items(flavour: Flavour, run: Run, shape: str) -> None:
     async def handler(item: int) -> None:
         await flavour.sleep(0.01)
 
-    with pytest.raises(BaseException) as caught:
+    with raiser.raises() as caught:
         run(pipeline.run_pipeline, _items(raiser, 5), handler=handler, consumers=2, buffer=2, virtual_clock=True)
     raiser.check(caught)
 
@@ -176,7 +178,7 @@ def test_timeouts_on_event(flavour: Flavour, run: Run, shape: str) -> None:
             raiser()
 
     jobs = [Job("slow", work_seconds=10, cleanup_seconds=0.01), Job("raises", work_seconds=0.02)]
-    with pytest.raises(BaseException) as caught:
+    with raiser.raises() as caught:
         run(timeouts.run_jobs, jobs, limit=2, on_event=on_event, virtual_clock=True)
     raiser.check(caught)
     # The other job was stopped as by a cancel, and its cleanup still ran to its end.
@@ -212,7 +214,7 @@ def test_retry_operation(flavour: Flavour, run: Run, shape: str) -> None:
             raise OSError("retryable")
         raiser()
 
-    with pytest.raises(BaseException) as caught:
+    with raiser.raises() as caught:
         run(timeouts.retry, operation, retry_on=OSError, attempts=3, base_delay=0.01, virtual_clock=True)
     raiser.check(caught)
     assert calls == 2
@@ -226,7 +228,7 @@ def test_retry_on_retry(flavour: Flavour, run: Run, shape: str) -> None:
     async def operation() -> None:
         raise OSError("retryable")
 
-    with pytest.raises(BaseException) as caught:
+    with raiser.raises() as caught:
         run(
             timeouts.retry,
             operation,
@@ -283,7 +285,7 @@ def test_cancellation_log(flavour: Flavour, run: Run, shape: str, pattern: str, 
         log(event)
 
     jobs = [CancellableJob("a", work_seconds=10, cleanup_seconds=0.01), CancellableJob("b", work_seconds=0.02)]
-    with pytest.raises(BaseException) as caught:
+    with raiser.raises() as caught:
         run(PATTERNS[pattern], cancellation, jobs, recording_log, virtual_clock=True)
     raiser.check(caught)
     # The other job was stopped as by a cancel, and its cleanup ran to its end first.
@@ -295,7 +297,7 @@ def test_cancellation_log_wins_over_a_job_failure(flavour: Flavour, run: Run) ->
     raiser = Raiser(_plain())
     jobs = [CancellableJob("fails", work_seconds=0.01, error=OSError)]
 
-    with pytest.raises(BaseException) as caught:
+    with raiser.raises() as caught:
         run(cancellation.run_all_or_nothing, jobs, log=_log_raising_at(raiser, "fails", Step.FAILED))
     raiser.check(caught)
 

@@ -162,9 +162,7 @@ def test_a_callers_client_is_used_and_left_open(flavour: Flavour, run: Run, serv
     assert closed_by_call is False
 
 
-def test_a_host_name_leaves_no_thread_of_the_call_running(
-    flavour: Flavour, run: Run, server: LoopbackServer
-) -> None:
+def test_a_host_name_leaves_no_thread_of_the_call_running(flavour: Flavour, run: Run, server: LoopbackServer) -> None:
     fanout = flavour.workload("fanout")
     # `localhost` is resolved in a worker thread; 127.0.0.1 would need none.
     url = server.url.replace("127.0.0.1", "localhost")
@@ -207,6 +205,48 @@ BAD_INPUT = [
         TypeError,
         "`urls` must be an iterable of URL strings, not a single string",
     ),
+    ({"limit": 2, "urls": None}, TypeError, "`urls` must be an iterable of URL strings, got None"),
+    ({"limit": 2, "urls": [3]}, TypeError, "`urls[0]` must be a str, got 3"),
+    ({"limit": 2, "urls": [b"http://ok.test/"]}, TypeError, "`urls[0]` must be a str, got b'http://ok.test/'"),
+    (
+        {"limit": 2, "urls": ["http://127.0.0.1:abc/"]},
+        ValueError,
+        "`urls[0]` is not a valid URL: 'http://127.0.0.1:abc/' (Invalid port: 'abc')",
+    ),
+    (
+        {"limit": 2, "urls": ["http://127.0.0.1/a\x01b"]},
+        ValueError,
+        "`urls[0]` is not a valid URL: 'http://127.0.0.1/a\\x01b' "
+        "(Invalid non-printable ASCII character in URL, '\\x01' at position 18.)",
+    ),
+    (
+        {"limit": 2, "urls": ["http://[::1"]},
+        ValueError,
+        "`urls[0]` is not a valid URL: 'http://[::1' (Invalid port: ':1')",
+    ),
+    (
+        {"limit": 2, "urls": ["http://127.0.0.1:99999/"]},
+        ValueError,
+        "`urls[0]` has a port out of range 1-65535: 'http://127.0.0.1:99999/'",
+    ),
+    (
+        {"limit": 2, "urls": ["http://127.0.0.1:0/"]},
+        ValueError,
+        "`urls[0]` has a port out of range 1-65535: 'http://127.0.0.1:0/'",
+    ),
+    (
+        {"limit": 2, "urls": ["http://127.0.0.1:-1/"]},
+        ValueError,
+        "`urls[0]` has a port out of range 1-65535: 'http://127.0.0.1:-1/'",
+    ),
+    ({"limit": 2, "urls": ["http://:80/"]}, ValueError, "`urls[0]` is not an http(s) URL: 'http://:80/'"),
+    ({"limit": 2, "fail_fast": "yes"}, TypeError, "`fail_fast` must be a bool, got 'yes'"),
+    ({"limit": 2, "fail_fast": 1}, TypeError, "`fail_fast` must be a bool, got 1"),
+    (
+        {"limit": 2, "client": "not a client"},
+        TypeError,
+        "`client` must be an httpx.AsyncClient or None, got 'not a client'",
+    ),
 ]
 
 
@@ -224,6 +264,22 @@ def test_bad_input_fails_alike_everywhere(
 
     with pytest.raises(error, match=f"^{re.escape(message)}$"):
         run(scenario)
+
+
+@pytest.mark.parametrize("form", ["fetch_all", "fetch_as_completed"])
+@pytest.mark.parametrize(
+    "bad", ["http://127.0.0.1:abc/", "http://127.0.0.1:99999/", "http://[::1", "ftp://x/"], ids=repr
+)
+def test_a_bad_url_anywhere_is_refused_before_any_request(
+    flavour: Flavour, run: Run, server: LoopbackServer, form: str, bad: str
+) -> None:
+    fanout = flavour.workload("fanout")
+    urls = [f"{server.url}/bytes/1"] * 3 + [bad]
+    call = fanout.fetch_all if form == "fetch_all" else (lambda *a, **kw: _collect(fanout, *a, **kw))
+
+    with pytest.raises(ValueError, match=r"^`urls\[3\]` "):
+        run(call, urls, limit=2)
+    assert server.stats().served == 0
 
 
 def test_as_completed_yields_in_completion_order(flavour: Flavour, run: Run, server: LoopbackServer) -> None:
