@@ -257,10 +257,19 @@ async def spawn_runs_first_step() -> list[str]:
     factory = getattr(asyncio, "eager_task_factory", None)
     if factory is None:
         return ["no eager_task_factory (Python 3.12+)"]
-    asyncio.get_running_loop().set_task_factory(factory)
-    async with asyncio.TaskGroup() as group:
-        group.create_task(_note(steps, "child's first step"))
-        steps.append("create_task returned")
+    loop = asyncio.get_running_loop()
+    loop.set_task_factory(factory)
+    try:
+        async with asyncio.TaskGroup() as group:
+            coroutine = _note(steps, "child's first step")
+            try:
+                group.create_task(coroutine)
+            except TypeError:  # uvloop 0.23 on Python 3.13 passes the factory an eager_start it refuses
+                coroutine.close()
+                return ["TypeError from create_task"]
+            steps.append("create_task returned")
+    finally:
+        loop.set_task_factory(None)  # the runner's own tasks stay lazy
     return steps
 
 
