@@ -10,11 +10,12 @@ import contextvars
 import signal
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import aclosing, suppress
 
 import anyio
 import anyio.abc
+import anyio.lowlevel
 
 __all__ = [
     "second_await_after_timeout",
@@ -79,7 +80,7 @@ async def second_await_after_timeout() -> str:
         try:
             await anyio.sleep(3600)
         finally:
-            await anyio.sleep(0)
+            await anyio.lowlevel.checkpoint()
             return "completes"  # noqa: B012
     return "cancelled again"
 
@@ -88,7 +89,7 @@ async def swallowed_cancellation() -> str:
     with anyio.move_on_after(0):
         with suppress(anyio.get_cancelled_exc_class()):
             await anyio.sleep(3600)
-        await anyio.sleep(0)
+        await anyio.lowlevel.checkpoint()
         return "runs on"
     return "cancelled again"
 
@@ -98,7 +99,7 @@ async def cancelled_before_first_step() -> str:
 
     async def child() -> None:
         steps.append("ran to its first await")
-        await anyio.sleep(0)
+        await anyio.lowlevel.checkpoint()
 
     async with anyio.create_task_group() as group:
         group.start_soon(child)
@@ -126,7 +127,7 @@ async def shielded_cleanup() -> list[str]:
     steps: list[str] = []
 
     async def clean_up() -> None:
-        await anyio.sleep(0)
+        await anyio.lowlevel.checkpoint()
         steps.append("cleanup finished")
 
     with anyio.move_on_after(0):
@@ -191,7 +192,7 @@ async def cancel_the_group() -> list[str]:
         group.start_soon(anyio.sleep, 3600)
         group.cancel_scope.cancel()
         steps.append("body ran on")
-        await anyio.sleep(0)
+        await anyio.lowlevel.checkpoint()
         steps.append("body passed an await")
     steps.append("left quietly")
     return steps
@@ -222,7 +223,7 @@ async def checkpoints_when_ready() -> dict[str, str]:
             scope.cancel()
             await operation()
             observed[name] = "no checkpoint"
-            await anyio.sleep(0)  # the pending cancel lands here instead
+            await anyio.lowlevel.checkpoint()  # the pending cancel lands here instead
         observed.setdefault(name, "checkpoint")
     send.close()
     receive.close()
@@ -362,7 +363,7 @@ async def default_thread_limit() -> int:
 
 
 async def yield_inside_timeout() -> str:
-    async def ticks() -> AsyncIterator[int]:
+    async def ticks() -> AsyncGenerator[int, None]:
         with anyio.move_on_after(0):
             yield 1
             await anyio.sleep(3600)
@@ -370,7 +371,7 @@ async def yield_inside_timeout() -> str:
     try:
         async with aclosing(ticks()) as stream:
             async for _ in stream:
-                await anyio.sleep(0)  # the consumer's own await
+                await anyio.lowlevel.checkpoint()  # the consumer's own await
         return "no error"
     except BaseException as exc:
         return f"{type(exc).__name__} in the consumer"
@@ -387,7 +388,7 @@ async def ctrl_c() -> str:
 
 async def group_cancelled_before_started() -> str:
     async def service(*, task_status: anyio.abc.TaskStatus[str] = anyio.TASK_STATUS_IGNORED) -> None:
-        await anyio.sleep(0)
+        await anyio.lowlevel.checkpoint()
         task_status.started("started")
         await anyio.sleep(3600)
 
@@ -395,9 +396,10 @@ async def group_cancelled_before_started() -> str:
         group.cancel_scope.cancel()
         with anyio.CancelScope(shield=True):  # the caller of start() is not cancelled itself
             try:
-                return await group.start(service)
+                outcome: str = await group.start(service)
             except Exception as exc:
-                return type(exc).__name__
+                outcome = type(exc).__name__
+    return outcome
 
 
 async def reuse_cancel_scope() -> str:

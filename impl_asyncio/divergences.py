@@ -12,7 +12,7 @@ import contextvars
 import signal
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import aclosing, suppress
 
 __all__ = [
@@ -307,7 +307,7 @@ async def producers_closing() -> list[str]:
     queue.shutdown()  # producer a is done; producer b is not
     try:
         queue.put_nowait("from b")
-    except asyncio.QueueShutDown:
+    except asyncio.QueueShutDown:  # type: ignore[attr-defined]  # new in Python 3.13
         steps.append("b refused: QueueShutDown")
     while not queue.empty():
         steps.append(await queue.get())
@@ -386,14 +386,14 @@ async def context_in_worker_thread() -> dict[str, str]:
 
 async def default_thread_limit() -> int:
     # Both loops make their default executor as a ThreadPoolExecutor() of the default size.
-    return concurrent.futures.ThreadPoolExecutor()._max_workers  # type: ignore[attr-defined]
+    return concurrent.futures.ThreadPoolExecutor()._max_workers
 
 
 # --- Generators, signals, scopes and the clock -------------------------------------------------
 
 
 async def yield_inside_timeout() -> str:
-    async def ticks() -> AsyncIterator[int]:
+    async def ticks() -> AsyncGenerator[int, None]:
         async with asyncio.timeout(0):
             yield 1
             await asyncio.sleep(3600)
@@ -462,7 +462,7 @@ async def wait_for_task() -> str:
 async def stop_reading_early() -> list[str]:
     rest = asyncio.ensure_future(asyncio.Event().wait())
     for next_done in asyncio.as_completed([asyncio.sleep(0, "first"), rest]):
-        first = await next_done
+        first = str(await next_done)
         break
     left = "rest stopped" if rest.done() else "rest still running"
     rest.cancel()  # nobody else will
@@ -502,7 +502,7 @@ async def end_of_stream() -> dict[str, str]:
     for name, operation in (("receive", queue.get()), ("send", queue.put(1))):
         try:
             await operation
-        except asyncio.QueueShutDown as exc:
+        except asyncio.QueueShutDown as exc:  # type: ignore[attr-defined]  # new in Python 3.13
             observed[name] = type(exc).__name__
     return observed
 

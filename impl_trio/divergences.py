@@ -10,10 +10,11 @@ import contextvars
 import signal
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import aclosing, suppress
 
 import trio
+import trio.lowlevel
 import trio.testing
 
 __all__ = [
@@ -79,7 +80,7 @@ async def second_await_after_timeout() -> str:
         try:
             await trio.sleep(3600)
         finally:
-            await trio.sleep(0)
+            await trio.lowlevel.checkpoint()
             return "completes"  # noqa: B012
     return "cancelled again"
 
@@ -88,7 +89,7 @@ async def swallowed_cancellation() -> str:
     with trio.move_on_after(0):
         with suppress(trio.Cancelled):
             await trio.sleep(3600)
-        await trio.sleep(0)
+        await trio.lowlevel.checkpoint()
         return "runs on"
     return "cancelled again"
 
@@ -98,7 +99,7 @@ async def cancelled_before_first_step() -> str:
 
     async def child() -> None:
         steps.append("ran to its first await")
-        await trio.sleep(0)
+        await trio.lowlevel.checkpoint()
 
     async with trio.open_nursery() as nursery:
         nursery.start_soon(child)
@@ -125,7 +126,7 @@ async def shielded_cleanup() -> list[str]:
     steps: list[str] = []
 
     async def clean_up() -> None:
-        await trio.sleep(0)
+        await trio.lowlevel.checkpoint()
         steps.append("cleanup finished")
 
     with trio.move_on_after(0):
@@ -190,7 +191,7 @@ async def cancel_the_group() -> list[str]:
         nursery.start_soon(trio.sleep, 3600)
         nursery.cancel_scope.cancel()
         steps.append("body ran on")
-        await trio.sleep(0)
+        await trio.lowlevel.checkpoint()
         steps.append("body passed an await")
     steps.append("left quietly")
     return steps
@@ -221,7 +222,7 @@ async def checkpoints_when_ready() -> dict[str, str]:
             scope.cancel()
             await operation()
             observed[name] = "no checkpoint"
-            await trio.sleep(0)  # the pending cancel lands here instead
+            await trio.lowlevel.checkpoint()  # the pending cancel lands here instead
         observed.setdefault(name, "checkpoint")
     return observed
 
@@ -356,7 +357,7 @@ async def default_thread_limit() -> int:
 
 
 async def yield_inside_timeout() -> str:
-    async def ticks() -> AsyncIterator[int]:
+    async def ticks() -> AsyncGenerator[int, None]:
         with trio.move_on_after(0):
             yield 1
             await trio.sleep(3600)
@@ -364,7 +365,7 @@ async def yield_inside_timeout() -> str:
     try:
         async with aclosing(ticks()) as stream:
             async for _ in stream:
-                await trio.sleep(0)  # the consumer's own await
+                await trio.lowlevel.checkpoint()  # the consumer's own await
         return "no error"
     except BaseException as exc:
         return f"{type(exc).__name__} in the consumer"
@@ -381,7 +382,7 @@ async def ctrl_c() -> str:
 
 async def group_cancelled_before_started() -> str:
     async def service(*, task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED) -> None:
-        await trio.sleep(0)
+        await trio.lowlevel.checkpoint()
         task_status.started("started")
         await trio.sleep(3600)
 
@@ -389,9 +390,10 @@ async def group_cancelled_before_started() -> str:
         group.cancel_scope.cancel()
         with trio.CancelScope(shield=True):  # the caller of start() is not cancelled itself
             try:
-                return await group.start(service)
+                outcome: str = await group.start(service)
             except Exception as exc:
-                return type(exc).__name__
+                outcome = type(exc).__name__
+    return outcome
 
 
 async def reuse_cancel_scope() -> str:

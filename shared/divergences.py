@@ -147,8 +147,7 @@ ENTRIES: tuple[Divergence, ...] = (
         "`TaskGroup.cancel()`): the body runs on to its next checkpoint and the group exits "
         "quietly. asyncio.TaskGroup has no way to do it before Python 3.15's `TaskGroup.cancel()`; "
         "the documented recipe raises a private exception and catches it with `except*`.",
-        "Before 3.15, asyncio code tracks its tasks to cancel them; Trio and AnyIO cancel the group "
-        "in one call.",
+        "Before 3.15, asyncio code tracks its tasks to cancel them; Trio and AnyIO cancel the group in one call.",
         (ANYIO_WHY, f"{CPYTHON}/taskgroups.py"),
         "cancel_the_group",
     ),
@@ -237,8 +236,7 @@ ENTRIES: tuple[Divergence, ...] = (
         "lock ownership",
         "Any asyncio task may release an `asyncio.Lock`; Trio and AnyIO locks belong to the task "
         "that acquired them, and releasing from another raises RuntimeError.",
-        "Hand-over-the-lock patterns from asyncio must become an Event or a Semaphore in Trio and "
-        "AnyIO.",
+        "Hand-over-the-lock patterns from asyncio must become an Event or a Semaphore in Trio and AnyIO.",
         (TRIO_CORE, f"{CPYTHON}/locks.py"),
         "release_from_another_task",
     ),
@@ -278,8 +276,7 @@ ENTRIES: tuple[Divergence, ...] = (
         "context variables in worker threads",
         "`asyncio.to_thread`, `trio.to_thread.run_sync` and `anyio.to_thread.run_sync` run the "
         "function in a copy of the caller's context; `loop.run_in_executor` does not.",
-        "Request-scoped context (tracing, auth) vanishes in threads started with "
-        "`run_in_executor`; use `to_thread`.",
+        "Request-scoped context (tracing, auth) vanishes in threads started with `run_in_executor`; use `to_thread`.",
         (ANYIO_THREADS, "https://github.com/python/cpython/issues/78195"),
         "context_in_worker_thread",
     ),
@@ -338,8 +335,7 @@ ENTRIES: tuple[Divergence, ...] = (
         "A Trio cancel scope (so AnyIO on Trio too) may be entered once; a second `with` raises "
         "RuntimeError. AnyIO's own scope on asyncio can be entered again; an `asyncio.timeout` "
         "cannot.",
-        "Code that keeps a scope object around to re-enter works on AnyIO-asyncio only: make a new "
-        "scope each time.",
+        "Code that keeps a scope object around to re-enter works on AnyIO-asyncio only: make a new scope each time.",
         (ANYIO_CANCELLATION, f"{CPYTHON}/timeouts.py"),
         "reuse_cancel_scope",
     ),
@@ -412,8 +408,7 @@ ENTRIES: tuple[Divergence, ...] = (
         "resetting an event",
         "`asyncio.Event.clear()` resets an event; Trio's and AnyIO's events have no `clear()`: once "
         "set, they stay set.",
-        "asyncio code that reuses one Event as a flag must create a new Event per round in Trio "
-        "and AnyIO.",
+        "asyncio code that reuses one Event as a flag must create a new Event per round in Trio and AnyIO.",
         (TRIO_CORE, f"{CPYTHON}/locks.py"),
         "reset_event",
     ),

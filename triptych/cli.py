@@ -230,9 +230,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     agree.add_argument("first", help="results of one run: a folder or file")
     agree.add_argument("second", help="results of another run of the same context")
     agree.add_argument("--within", type=float, default=5.0, help="percent; exit 1 if any ratio is further apart")
-    catalogue = commands.add_parser("divergences", help="run the divergence catalogue's probes now and print the matrix")
+    catalogue = commands.add_parser(
+        "divergences", help="run the divergence catalogue's probes now and print the matrix"
+    )
     catalogue.add_argument("--json", action="store_true", help="print the matrix as JSON, for the report")
-    catalogue.add_argument("--flavour", action="append", choices=FLAVOUR_NAMES, help="repeatable; default all installed")
+    catalogue.add_argument(
+        "--flavour", action="append", choices=FLAVOUR_NAMES, help="repeatable; default all installed"
+    )
     args = parser.parse_args(argv)
     commands_by_name = {
         "fanout": _fanout_command,
