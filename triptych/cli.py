@@ -4,6 +4,7 @@ triptych fanout [--requests N] [--limit L] [--delay-ms D] [--fail-every K] [--fl
 triptych bench [--profile quick|full] [--python FLAVOUR=EXE ...] [--reference] [--out DIR] [--tag TAG]
 triptych report [PATH ...] [--plots DIR]
 triptych agreement FIRST SECOND [--within PERCENT]
+triptych divergences [--json] [--flavour NAME ...]
 """
 
 from __future__ import annotations
@@ -168,6 +169,19 @@ def _agreement_command(args: argparse.Namespace, console: Console) -> int:
         return 2
 
 
+def _divergences_command(args: argparse.Namespace, console: Console) -> int:
+    from triptych.divergences import installed_flavours, observe, print_matrix, to_json
+
+    flavours = installed_flavours([get(name) for name in args.flavour] if args.flavour else FLAVOURS)
+    matrix = observe(flavours)
+    if args.json:
+        print(to_json(matrix))
+    else:
+        print_matrix(matrix, console)
+    broken = any("error" in outcome for entry in matrix["entries"] for outcome in entry["outcomes"].values())
+    return 1 if broken else 0
+
+
 def _count(minimum: int) -> Callable[[str], int]:
     def parse(text: str) -> int:
         try:
@@ -216,12 +230,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     agree.add_argument("first", help="results of one run: a folder or file")
     agree.add_argument("second", help="results of another run of the same context")
     agree.add_argument("--within", type=float, default=5.0, help="percent; exit 1 if any ratio is further apart")
+    catalogue = commands.add_parser(
+        "divergences", help="run the divergence catalogue's probes now and print the matrix"
+    )
+    catalogue.add_argument("--json", action="store_true", help="print the matrix as JSON, for the report")
+    catalogue.add_argument(
+        "--flavour", action="append", choices=FLAVOUR_NAMES, help="repeatable; default all installed"
+    )
     args = parser.parse_args(argv)
     commands_by_name = {
         "fanout": _fanout_command,
         "bench": _bench_command,
         "report": _report_command,
         "agreement": _agreement_command,
+        "divergences": _divergences_command,
     }
     command = commands_by_name[args.command]
     # Wide enough for the tables when the output is a file or a nox log, not a terminal.
