@@ -40,7 +40,7 @@ async def shielded(cleanup: Coroutine[Any, Any, None]) -> None:
     Trio and AnyIO write ``with CancelScope(shield=True): await cleanup()``; this module and
     ``cancellation`` call ``shielded`` at the same place. ``asyncio.shield()`` alone is not a
     shielded scope: at the first cancel its waiter gets CancelledError at once while the
-    shielded work runs on, owned by nobody (FACTS 10), so the call could return, or the
+    shielded work runs on, owned by nobody (divergence D05), so the call could return, or the
     caller's cancel complete, with a cleanup still running. Here the cleanup gets a task of
     its own, and this task waits for it through every cancel and re-raises the first
     cancellation once the cleanup is done. asyncio's cancellation is edge-triggered, so the

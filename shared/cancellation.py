@@ -22,7 +22,7 @@ it lets the cancellation through.
 What counts as "started"
 ------------------------
 A task cancelled before it first runs never runs at all under asyncio, but under Trio and
-AnyIO it runs until its first checkpoint (FACTS.md, item 4). So a job starts only once it
+AnyIO it runs until its first checkpoint (divergence D03). So a job starts only once it
 has passed a first checkpoint: a job cancelled before that is ``NOT_STARTED`` on every
 flavour, reports no event and runs no cleanup, and every job that started runs its
 cleanup to the end before the call returns or raises.

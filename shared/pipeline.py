@@ -32,7 +32,7 @@ exactly the highest level the buffer ever held.
 
 trio's and anyio's ``send()`` checkpoint on every call, so their implementations keep one
 checkpoint per put; asyncio's ``Queue.put()`` and ``Queue.get()`` do not yield when they need
-not wait (see FACTS.md), and the asyncio implementation keeps that too: each reads as its
+not wait (divergence D11), and the asyncio implementation keeps that too: each reads as its
 library does.
 """
 

@@ -34,7 +34,7 @@ class Primitives(Protocol):
 
         With ``checkpoint=True`` every put and every get yields to the loop at least once.
         Trio's and AnyIO's channel operations always do, so only asyncio adds a
-        ``sleep(0)``: its ``Queue`` returns without yielding when it can (FACTS.md), which
+        ``sleep(0)``: its ``Queue`` returns without yielding when it can (divergence D11), which
         makes the plain hand-off fast but lets one consumer take every item.
         """
         ...
