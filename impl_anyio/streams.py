@@ -187,7 +187,8 @@ async def echo(
         async with stream, anyio.create_task_group() as tasks:
             tasks.start_soon(_send_messages, stream, message_list, credits)
             reader = BufferedByteReceiveStream(stream)
-            return await _receive_echoes(reader, len(message_list), credits, max_frame, read_timeout)
+            echoes = await _receive_echoes(reader, len(message_list), credits, max_frame, read_timeout)
     except BaseExceptionGroup as group:
         # A failed read cancels the writer; the task group wraps whatever came out of either.
         raise stream_failure(group)
+    return echoes

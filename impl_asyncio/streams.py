@@ -221,7 +221,8 @@ async def echo(
     try:
         async with _closing(writer), asyncio.TaskGroup() as tasks:
             tasks.create_task(_send_messages(writer, message_list, credits))
-            return await _receive_echoes(reader, len(message_list), credits, max_frame, read_timeout)
+            echoes = await _receive_echoes(reader, len(message_list), credits, max_frame, read_timeout)
     except BaseExceptionGroup as group:
         # A failed read cancels the writer; the TaskGroup wraps whatever came out of either.
         raise stream_failure(group)
+    return echoes

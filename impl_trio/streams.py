@@ -220,7 +220,8 @@ async def echo(
         async with stream, trio.open_nursery() as tasks:
             tasks.start_soon(_send_messages, stream, message_list, credits)
             reader = _BufferedReceiveStream(stream)
-            return await _receive_echoes(reader, len(message_list), credits, max_frame, read_timeout)
+            echoes = await _receive_echoes(reader, len(message_list), credits, max_frame, read_timeout)
     except BaseExceptionGroup as group:
         # A failed read cancels the writer; the nursery wraps whatever came out of either.
         raise stream_failure(group)
+    return echoes

@@ -469,7 +469,7 @@ def test_nothing_listening_is_a_connect_error(flavour: Flavour, run: Run) -> Non
     assert isinstance(error.__cause__, OSError)
 
 
-ANSWERS = {
+ANSWERS: dict[str, tuple[Callable[[bytes], bytes] | None, ErrorKind]] = {
     "half-an-echo": (lambda echo: echo[:-3], ErrorKind.TRUNCATED),
     "no-echo": (lambda echo: b"", ErrorKind.TRUNCATED),
     "an-extra-frame": (lambda echo: echo + frame(b"extra"), ErrorKind.PROTOCOL),
@@ -503,6 +503,7 @@ def test_a_server_that_breaks_the_exchange_raises_one_shared_error(flavour: Flav
                         await peer.send(make_answer(frame(message)))
 
             error, _ = await _concurrently(flavour, client, broken_server)
+        assert isinstance(error, StreamError)
         return error
 
     error = run(scenario)
@@ -533,7 +534,10 @@ def test_connections_still_open_when_the_grace_runs_out_are_cancelled(flavour: F
     idle_end, midway_end, server = run(scenario)
 
     assert (idle_end, midway_end) == (b"", b"")
-    assert _by_index(server) == [ConnectionReport(0, 0, 0, ErrorKind.SHUTDOWN), ConnectionReport(1, 0, 0, ErrorKind.SHUTDOWN)]
+    assert _by_index(server) == [
+        ConnectionReport(0, 0, 0, ErrorKind.SHUTDOWN),
+        ConnectionReport(1, 0, 0, ErrorKind.SHUTDOWN),
+    ]
     assert (server.open_connections, server.writing) == (0, 0)
     assert _refused(server.port)
 
@@ -579,9 +583,7 @@ class Boom(Exception):
     pass
 
 
-def test_an_error_in_the_block_cancels_every_connection_at_once_and_comes_out_bare(
-    flavour: Flavour, run: Run
-) -> None:
+def test_an_error_in_the_block_cancels_every_connection_at_once_and_comes_out_bare(flavour: Flavour, run: Run) -> None:
     streams = flavour.workload("streams")
     seen: list[EchoServer] = []
 
