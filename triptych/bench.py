@@ -229,8 +229,9 @@ def _locks(n: int) -> Callable[[Flavour, str], Op]:
 # The other side of every connection is the same program for every flavour: a blocking-socket
 # echo server in a process of its own, on the CPUs the worker is not pinned to, a thread per
 # connection. So the figure is the flavour's client alone: framing, writes, reads, its
-# per-echo timeout scope, one round trip per message (``window=1``), as uvloop's echo
-# benchmark drives its server. The peer exits when the worker does (its stdin closes).
+# per-echo timeout scope. ``STREAMS_WINDOW`` messages are in flight, so the client's CPU is
+# the limit; one at a time, two cross-process wake-ups per message would be (what uvloop's
+# echo benchmark avoids by running three clients). The peer exits when the worker does.
 
 STREAMS_WINDOW = 16
 _ECHO_PEER = """
