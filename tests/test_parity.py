@@ -11,18 +11,21 @@ import impl_anyio.fanout
 import impl_anyio.locks
 import impl_anyio.pipeline
 import impl_anyio.primitives
+import impl_anyio.streams
 import impl_anyio.timeouts
 import impl_asyncio.cancellation
 import impl_asyncio.fanout
 import impl_asyncio.locks
 import impl_asyncio.pipeline
 import impl_asyncio.primitives
+import impl_asyncio.streams
 import impl_asyncio.timeouts
 import impl_trio.cancellation
 import impl_trio.fanout
 import impl_trio.locks
 import impl_trio.pipeline
 import impl_trio.primitives
+import impl_trio.streams
 import impl_trio.timeouts
 import shared
 from shared.cancellation import Cancellation
@@ -30,6 +33,7 @@ from shared.fanout import Fanout
 from shared.locks import Locks
 from shared.pipeline import Pipeline
 from shared.primitives import Primitives
+from shared.streams import Streams
 from shared.timeouts import Timeouts
 from triptych import parity
 
@@ -40,10 +44,11 @@ _TIMEOUTS: tuple[Timeouts, ...] = (impl_asyncio.timeouts, impl_trio.timeouts, im
 _CANCELLATION: tuple[Cancellation, ...] = (impl_asyncio.cancellation, impl_trio.cancellation, impl_anyio.cancellation)
 _LOCKS: tuple[Locks, ...] = (impl_asyncio.locks, impl_trio.locks, impl_anyio.locks)
 _PRIMITIVES: tuple[Primitives, ...] = (impl_asyncio.primitives, impl_trio.primitives, impl_anyio.primitives)
+_STREAMS: tuple[Streams, ...] = (impl_asyncio.streams, impl_trio.streams, impl_anyio.streams)
 
 
 def test_every_mirrored_module_has_a_static_contract_check() -> None:
-    checked = {"fanout", "pipeline", "timeouts", "cancellation", "locks", "primitives"}
+    checked = {"fanout", "pipeline", "timeouts", "cancellation", "locks", "streams", "primitives"}
     assert set(shared.MIRRORED) == checked
 
 

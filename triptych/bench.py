@@ -24,11 +24,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import gc
 import json
 import math
 import os
 import platform
+import subprocess
 import sys
 import time
 import tracemalloc
@@ -222,6 +224,64 @@ def _locks(n: int) -> Callable[[Flavour, str], Op]:
     return prepare
 
 
+# --- Streams: the flavour's echo client against one fixed echo peer ----------------------
+#
+# The other side of every connection is the same program for every flavour: a blocking-socket
+# echo server in a process of its own, on the CPUs the worker is not pinned to, a thread per
+# connection. So the figure is the flavour's client alone: framing, writes, reads, its
+# per-echo timeout scope. ``STREAMS_WINDOW`` messages are in flight, so the client's CPU is
+# the limit; one at a time, two cross-process wake-ups per message would be (what uvloop's
+# echo benchmark avoids by running three clients). The peer exits when the worker does.
+
+STREAMS_WINDOW = 16
+_ECHO_PEER = """
+import os, socket, sys, threading
+def serve(conn):
+    with conn:
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        while data := conn.recv(1 << 20):
+            conn.sendall(data)
+def accept(listener):
+    while True:
+        threading.Thread(target=serve, args=(listener.accept()[0],), daemon=True).start()
+listener = socket.create_server(("127.0.0.1", 0))
+print(listener.getsockname()[1], flush=True)
+threading.Thread(target=accept, args=(listener,), daemon=True).start()
+sys.stdin.read()
+"""
+
+
+@functools.cache
+def _echo_peer_port() -> int:
+    """Start the echo peer (once per worker); return the port it listens on."""
+    peer = subprocess.Popen(
+        [sys.executable, "-c", _ECHO_PEER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    others = set(range(os.cpu_count() or 1)) - os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set()
+    if others:
+        os.sched_setaffinity(peer.pid, others)
+    assert peer.stdout is not None
+    return int(peer.stdout.readline())
+
+
+def _streams(n: int, size: int) -> Callable[[Flavour, str], Op]:
+    """``n`` messages of ``size`` bytes through one connection, one round trip each."""
+
+    def prepare(flavour: Flavour, server_url: str) -> Op:
+        streams = flavour.workload("streams")
+        port = _echo_peer_port()
+        messages = [b"x" * size] * n
+
+        async def op() -> None:
+            echoes = await streams.echo(port, messages, window=STREAMS_WINDOW)
+            if echoes != messages:
+                raise RuntimeError("an echo came back wrong")
+
+        return op
+
+    return prepare
+
+
 # --- The registry --------------------------------------------------------------------------
 #
 # (group, kind, unit, prepare factory taking n, sizes in the full profile, sizes in the quick one).
@@ -265,6 +325,8 @@ _GROUPS: list[tuple[str, str, str, Callable[[int], Callable[[Flavour, str], Op]]
     ("timeouts", "workload", "job", _timeouts, (1000,), (1000,)),
     ("cancellation", "workload", "job", _cancellation, (1000,), (1000,)),
     ("locks", "workload", "transfer", _locks, (1000,), (1000,)),
+    ("streams-100B", "workload", "message", lambda n: _streams(n, 100), (2000,), (1000,)),
+    ("streams-64KiB", "workload", "message", lambda n: _streams(n, 65536), (200,), (100,)),
 ]
 _PARAMS: dict[str, dict[str, Any]] = {
     "lock_handoff": {"tasks": 100},
@@ -273,6 +335,8 @@ _PARAMS: dict[str, dict[str, Any]] = {
     "pipeline": PIPELINE_SHAPE,
     "timeouts": {"limit": 100},
     "locks": {"accounts": 10},
+    "streams-100B": {"size": 100, "window": STREAMS_WINDOW},
+    "streams-64KiB": {"size": 65536, "window": STREAMS_WINDOW},
 }
 _NEEDS_SERVER = {"fanout", "httpx-serial"}
 
