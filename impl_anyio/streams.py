@@ -14,7 +14,7 @@ import anyio
 from anyio.abc import SocketAttribute, SocketStream
 from anyio.streams.buffered import BufferedByteReceiveStream
 
-from shared.errors import lone_exception
+from shared.errors import caller_code, one_error, surfaces_caller_errors
 from shared.streams import (
     HEADER,
     HOST,
@@ -27,7 +27,6 @@ from shared.streams import (
     check_server_args,
     frame,
     frame_length,
-    stream_failure,
 )
 
 __all__ = ["echo_server", "echo"]
@@ -136,6 +135,7 @@ async def _receive_echoes(
 # --- Public API ----------------------------------------------------------------------------
 
 
+@surfaces_caller_errors
 @asynccontextmanager
 async def echo_server(
     *,
@@ -157,7 +157,8 @@ async def echo_server(
                 listening.start_soon(listener.serve, handler, connections)
                 server.port = listener.extra(SocketAttribute.local_port)
                 try:
-                    yield server
+                    with caller_code():
+                        yield server
                 finally:
                     listening.cancel_scope.cancel()
             server.stopped_accepting = True
@@ -166,7 +167,7 @@ async def echo_server(
             connections.cancel_scope.deadline = anyio.current_time() + (math.inf if grace is None else grace)
     except BaseExceptionGroup as group:
         # The task group wraps the block's own error, even when alone.
-        raise lone_exception(group)
+        raise one_error(group)
 
 
 async def echo(
@@ -190,5 +191,5 @@ async def echo(
             echoes = await _receive_echoes(reader, len(message_list), credits, max_frame, read_timeout)
     except BaseExceptionGroup as group:
         # A failed read cancels the writer; the task group wraps whatever came out of either.
-        raise stream_failure(group)
+        raise one_error(group, failure=StreamError)
     return echoes

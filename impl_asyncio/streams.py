@@ -11,7 +11,7 @@ import functools
 from collections.abc import AsyncIterator, Iterable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 
-from shared.errors import lone_exception
+from shared.errors import caller_code, one_error, surfaces_caller_errors
 from shared.streams import (
     HEADER,
     HOST,
@@ -24,7 +24,6 @@ from shared.streams import (
     check_server_args,
     frame,
     frame_length,
-    stream_failure,
 )
 
 __all__ = ["echo_server", "echo"]
@@ -156,6 +155,7 @@ async def _receive_echoes(
 # --- Public API ----------------------------------------------------------------------------
 
 
+@surfaces_caller_errors
 @asynccontextmanager
 async def echo_server(
     *,
@@ -187,7 +187,8 @@ async def echo_server(
             listener = await asyncio.start_server(accepted, HOST, port)
             server.port = listener.sockets[0].getsockname()[1]
             try:
-                yield server
+                with caller_code():
+                    yield server
             finally:
                 listener.close()
             server.stopped_accepting = True
@@ -201,7 +202,7 @@ async def echo_server(
         await listener.wait_closed()
     except BaseExceptionGroup as group:
         # The TaskGroup wraps the block's own error, even when alone.
-        raise lone_exception(group)
+        raise one_error(group)
 
 
 async def echo(
@@ -224,5 +225,5 @@ async def echo(
             echoes = await _receive_echoes(reader, len(message_list), credits, max_frame, read_timeout)
     except BaseExceptionGroup as group:
         # A failed read cancels the writer; the TaskGroup wraps whatever came out of either.
-        raise stream_failure(group)
+        raise one_error(group, failure=StreamError)
     return echoes

@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager, contextmanager
 
 import trio
 
-from shared.errors import lone_exception
+from shared.errors import caller_code, one_error, surfaces_caller_errors
 from shared.streams import (
     HEADER,
     HOST,
@@ -25,7 +25,6 @@ from shared.streams import (
     check_server_args,
     frame,
     frame_length,
-    stream_failure,
 )
 
 __all__ = ["echo_server", "echo"]
@@ -169,6 +168,7 @@ async def _receive_echoes(
 # --- Public API ----------------------------------------------------------------------------
 
 
+@surfaces_caller_errors
 @asynccontextmanager
 async def echo_server(
     *,
@@ -189,7 +189,8 @@ async def echo_server(
                 listeners = await listening.start(serve)
                 server.port = listeners[0].socket.getsockname()[1]
                 try:
-                    yield server
+                    with caller_code():
+                        yield server
                 finally:
                     # serve_tcp() closes its listeners as it is cancelled.
                     listening.cancel_scope.cancel()
@@ -199,7 +200,7 @@ async def echo_server(
             connections.cancel_scope.deadline = trio.current_time() + (math.inf if grace is None else grace)
     except BaseExceptionGroup as group:
         # The nursery wraps the block's own error, even when alone.
-        raise lone_exception(group)
+        raise one_error(group)
 
 
 async def echo(
@@ -223,5 +224,5 @@ async def echo(
             echoes = await _receive_echoes(reader, len(message_list), credits, max_frame, read_timeout)
     except BaseExceptionGroup as group:
         # A failed read cancels the writer; the nursery wraps whatever came out of either.
-        raise stream_failure(group)
+        raise one_error(group, failure=StreamError)
     return echoes

@@ -12,8 +12,9 @@ the same way, in three steps:
    :func:`caller_iterator`): an ``Exception`` it raises travels as a :class:`CallerError`,
    a leaf that no group rebuilds and no ``except Exception`` of ours mistakes for its own.
 2. Around every task group of ours: ``except BaseExceptionGroup as group: raise
-   one_error(group, ...)``. It looks at the one level that the task group added, never
-   deeper, and picks one member, as it is.
+   one_error(group, ...)``. It picks one leaf of the groups our task groups built, as it
+   is; since the caller's exception is a leaf's payload, no group of the caller's is
+   ever opened.
 3. Each public function is wrapped in :func:`surfaces_caller_errors`, which takes the
    caller's exception out of its carrier and raises it outside any ``except`` block, so its
    ``__context__`` is not overwritten either.
@@ -108,23 +109,33 @@ def one_error(
 ) -> BaseException:
     """The one exception to raise for ``group``, which one of our own task groups just raised.
 
-    Its members are what the tasks (and the block) raised, so this never looks deeper than
-    them, and returns a member as it is, or ``group`` itself:
+    The caller's exceptions travel as :class:`CallerError` leaves, so every group met here
+    is one of ours (a task group inside another adds a level) or the library's, made of its
+    cancellations: this looks through all of them, and returns a leaf as it is, or
+    ``group`` itself:
 
     - the caller's exception (a :class:`CallerError`) first: it is the caller's to handle;
-    - then the first member that is a ``failure``, the workload's own error (the first to
-      be raised when several failed in the same instant);
+    - then the first leaf that is a ``failure``, the workload's own error (the first to be
+      raised when several failed in the same instant);
     - then the first other ``Exception``: a consequence of a failure (a send on a channel
       whose receiver is gone), or a bug, which must not be hidden;
     - otherwise ``group`` itself: it holds only the library's cancellations (or
       ``KeyboardInterrupt``), which must propagate as the library made them.
     """
-    members = group.exceptions
+    leaves = list(_leaves(group))
     for wanted in (CallerError, failure, Exception):
-        for member in members:
-            if isinstance(member, wanted):
-                return member
+        for leaf in leaves:
+            if isinstance(leaf, wanted):
+                return leaf
     return group
+
+
+def _leaves(group: BaseExceptionGroup[BaseException]) -> Iterator[BaseException]:
+    for member in group.exceptions:
+        if isinstance(member, BaseExceptionGroup):
+            yield from _leaves(member)
+        else:
+            yield member
 
 
 class _CallerErrorsOut(AbstractAsyncContextManager[T]):

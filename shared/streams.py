@@ -35,7 +35,6 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Protocol
 
-from shared.errors import lone_exception
 from shared.validation import require_int, require_seconds, require_timeout
 
 __all__ = [
@@ -52,7 +51,6 @@ __all__ = [
     "check_server_args",
     "frame",
     "frame_length",
-    "stream_failure",
 ]
 
 HOST = "127.0.0.1"
@@ -276,8 +274,9 @@ class Streams(Protocol):
           closed, without waiting for the rest of the grace period. ``grace=0`` cancels
           them at once; None (or ``math.inf``) waits for them however long they take.
         - Leaving the block with an exception or a cancellation cancels every connection
-          at once (``SHUTDOWN``), waits for them to close, and lets the exception through,
-          never wrapped in an ``ExceptionGroup``.
+          at once (``SHUTDOWN``), waits for them to close, and lets the exception through
+          as the very object raised, never in an ``ExceptionGroup`` (a group of the
+          caller's own included; ``shared.errors``).
         - When the block is left, every socket of the server is closed and every task of
           it has ended.
 
@@ -371,21 +370,3 @@ def check_echo_args(
                 f"`messages[{index}]` is {len(message)} bytes, more than `max_frame` ({checked_max_frame})"
             )
     return checked_port, message_list, checked_window, checked_max_frame, require_timeout("read_timeout", read_timeout)
-
-
-def stream_failure(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    """The one exception a failed exchange raises, out of its task group's ``ExceptionGroup``.
-
-    The first :class:`StreamError` wins: when one direction of a connection fails, the
-    other may fail too as a consequence (the connection is gone under it). Failing that,
-    the lone error; failing that, the group itself (e.g. one made only of cancellations).
-    """
-    pending: list[BaseException] = [group]
-    while pending:
-        exc = pending.pop(0)
-        if isinstance(exc, BaseExceptionGroup):
-            pending[:0] = exc.exceptions
-        elif isinstance(exc, StreamError):
-            return exc
-    errors, _ = group.split(Exception)
-    return group if errors is None else lone_exception(errors)

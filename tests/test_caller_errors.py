@@ -111,6 +111,24 @@ def test_fanout_two_failures_at_once_give_one_fanout_error(flavour: Flavour, run
     assert caught.value.url in urls
 
 
+# --- streams: the body of echo_server's block --------------------------------------------------
+
+
+@shapes
+def test_streams_block(flavour: Flavour, run: Run, shape: str) -> None:
+    streams = flavour.workload("streams")
+    raiser = Raiser(SHAPES[shape]())
+
+    async def scenario() -> None:
+        async with streams.echo_server() as server:
+            assert await streams.echo(server.port, [b"ping"]) == [b"ping"]
+            raiser()
+
+    with raiser.raises() as caught:
+        run(scenario)
+    raiser.check(caught)
+
+
 # --- pipeline: the items iterable, and the handler ---------------------------------------------
 
 
