@@ -85,13 +85,16 @@ class Offload(Protocol):
 
         - At most ``limit`` calls run at once, each in a thread of its own, and with at least
           ``limit`` items that block until released, exactly ``limit`` do at some point. The
-          other items wait, and a waiting item never occupies a thread.
+          other items wait for a turn, in no promised order.
         - Results come back in input order, however the calls finish.
         - Each call runs in a copy of the caller's context (see the module's docstring).
-        - If ``func`` raises an ``Exception``, no waiting item starts any more, the calls still
+        - If ``func`` raises an ``Exception``, the waiting items are dropped, the calls still
           running in threads are waited for (a thread cannot be interrupted), and the call
           raises :class:`OffloadError` naming the item, with the function's exception itself
-          as ``__cause__``. If several calls fail, the error names one of them.
+          as ``__cause__``. If several calls fail, the error names one of them. The thread
+          (asyncio) or the token (Trio, AnyIO) the failed call frees may pass to the next
+          waiting item before the failure reaches the event loop: that one call then starts,
+          and is waited for like the others.
         - Cancelling the call drops the waiting items, waits for the calls running in
           threads, and propagates as cancellation: when it is over, none of ``func``'s calls
           is still running. With ``abandon_on_cancel=True`` the call does not wait: the
