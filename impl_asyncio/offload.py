@@ -64,7 +64,9 @@ async def _progress(on_progress: OnProgress, item: object, value: object) -> Non
     await on_progress(item, value)
 
 
-def _reporter(loop: asyncio.AbstractEventLoop, stopping: threading.Event, on_progress: OnProgress, item: object) -> Report:
+def _reporter(
+    loop: asyncio.AbstractEventLoop, stopping: threading.Event, on_progress: OnProgress, item: object
+) -> Report:
     def report(value: object) -> bool:
         if stopping.is_set():
             return False

@@ -140,7 +140,9 @@ class Offload(Protocol):
         ...
 
 
-def check_offload_args(func: object, items: Iterable[T], limit: object, abandon_on_cancel: object) -> tuple[list[T], int]:
+def check_offload_args(
+    func: object, items: Iterable[T], limit: object, abandon_on_cancel: object
+) -> tuple[list[T], int]:
     """Validate :meth:`Offload.run_in_threads`'s arguments; return ``items`` as a list, and ``limit``."""
     if not callable(func) or inspect.iscoroutinefunction(func):
         raise TypeError(f"`func` must be a blocking (not async) callable, got {func!r}")

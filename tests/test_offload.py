@@ -234,6 +234,7 @@ def test_calls_failing_together_still_raise_one_shared_error(flavour: Flavour, r
         run(offload.run_in_threads, fail, range(4), limit=4)
 
     assert type(caught.value) is OffloadError
+    assert isinstance(caught.value.item, int)
     assert caught.value.__cause__ is errors[caught.value.item]
 
 
@@ -255,13 +256,14 @@ def test_a_cancel_drops_the_waiting_calls_and_waits_for_the_running_ones(
         return item
 
     async def scenario() -> bool:
-        return await _in_loop(
+        cancelled: bool = await _in_loop(
             calls,
             lambda: flavour.cancelled_when(
                 lambda: len(calls.started) == limit,
                 lambda: offload.run_in_threads(work, range(6), limit=limit, abandon_on_cancel=abandon),
             ),
         )
+        return cancelled
 
     cancelled = run(scenario)
 
@@ -323,7 +325,7 @@ def test_a_cancel_makes_report_return_false_and_the_call_waits_for_the_threads(f
         progress.setdefault(item, []).append(value)
 
     async def scenario() -> bool:
-        return await _in_loop(
+        cancelled: bool = await _in_loop(
             calls,
             lambda: flavour.cancelled_when(
                 lambda: len(progress) == limit,
@@ -332,6 +334,7 @@ def test_a_cancel_makes_report_return_false_and_the_call_waits_for_the_threads(f
                 ),
             ),
         )
+        return cancelled
 
     cancelled = run(scenario)
 
@@ -367,9 +370,10 @@ def test_an_error_from_on_progress_is_raised_by_report_in_the_thread(flavour: Fl
         run(offload.run_in_threads_reporting, work, [0], limit=1, on_progress=on_progress)
     assert caught.value.__cause__ is refused
 
-    assert run(offload.run_in_threads_reporting, work, [1, 2], limit=2, on_progress=on_progress) == [
-        "caught progress refused"
-    ] * 2
+    assert (
+        run(offload.run_in_threads_reporting, work, [1, 2], limit=2, on_progress=on_progress)
+        == ["caught progress refused"] * 2
+    )
 
 
 def test_a_report_that_has_started_runs_to_its_end_when_the_call_is_cancelled(flavour: Flavour, run: Run) -> None:
@@ -422,7 +426,7 @@ async def _on_progress(item: object, value: object) -> None:
     pass
 
 
-BAD_INPUT = [
+BAD_INPUT: list[tuple[dict[str, Any], type[Exception], str]] = [
     ({"func": None}, TypeError, "`func` must be a blocking (not async) callable, got None"),
     ({"func": _not_blocking}, TypeError, f"`func` must be a blocking (not async) callable, got {_not_blocking!r}"),
     ({"items": 5}, TypeError, "`items` must be iterable, got 5"),
@@ -440,7 +444,7 @@ BAD_INPUT = [
 
 
 BAD_CALLS = [
-    pytest.param(reporting, kwargs, error, message, id=f"{'run_in_threads_reporting' if reporting else 'run_in_threads'}-{message}")
+    pytest.param(reporting, kwargs, error, message, id=f"{'reporting-' if reporting else ''}{message}")
     for reporting in (False, True)
     for kwargs, error, message in BAD_INPUT
     if reporting or "on_progress" not in kwargs

@@ -158,7 +158,9 @@ class Flavour:
             return True
         return False
 
-    async def cancelled_when(self, condition: Callable[[], bool], fn: Callable[..., Awaitable[Any]], *args: Any) -> bool:
+    async def cancelled_when(
+        self, condition: Callable[[], bool], fn: Callable[..., Awaitable[Any]], *args: Any
+    ) -> bool:
         """Await ``fn(*args)`` inside the library's own cancel scope, cancelled from a sibling
         task as soon as ``condition()`` holds (polled every millisecond on the loop's clock): a
         cancel from outside the call at a moment the test chooses, where a deadline could fire
