@@ -36,6 +36,25 @@ def flavour(request: pytest.FixtureRequest) -> Flavour:
     return result
 
 
+EAGER_DIVERGENCES = {
+    "test_a_cancel_before_the_first_checkpoint_starts_no_job": (
+        "asyncio+eager runs a job's first step inside create_task, so the job is past its first "
+        "checkpoint (STARTED) before a deadline of 0 fires; the other flavours start none"
+    ),
+}
+"""Tests whose contract clause does not hold under asyncio's eager task factory: each is a
+divergence to pin in the catalogue. They run, and must fail (strict xfail), so a change shows."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        flavour = callspec.params.get("flavour") if callspec is not None else None
+        reason = EAGER_DIVERGENCES.get(getattr(item, "originalname", ""))
+        if isinstance(flavour, Flavour) and flavour.eager and reason is not None:
+            item.add_marker(pytest.mark.xfail(reason=reason, raises=AssertionError, strict=True))
+
+
 @pytest.fixture
 def run(flavour: Flavour) -> Run:
     """Run ``fn(*args, **kwargs)`` on ``flavour`` under a deadline; fail if it leaves a task.
