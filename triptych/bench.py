@@ -5,7 +5,8 @@ Variants (names are built from the parameters; every parameter is recorded in th
 - primitives: ``spawn_join``, ``checkpoints``, ``handoff``, ``handoff+checkpoint``,
   ``lock_handoff``, ``timeout_scope``, ``cancel_waiting`` (``impl_*/primitives.py``);
 - workloads, at a standard size, through the real ``impl_*`` modules: ``fanout``,
-  ``pipeline``, ``timeouts``, ``cancellation``, ``locks``;
+  ``pipeline``, ``timeouts``, ``cancellation``, ``locks``, ``offload_roundtrip`` (one
+  call at a time) and ``offload_parallel`` (``OFFLOAD_LIMIT`` at once);
 - scale: ``spawn_join``, ``fanout`` and ``pipeline`` at N = 10^2 ... 10^5;
 - references, which are not flavours: ``httpx-serial`` (one httpx client, one request in
   flight: httpx's own ceiling, on each flavour's loop) and ``aiohttp`` on asyncio and uvloop
@@ -222,6 +223,40 @@ def _locks(n: int) -> Callable[[Flavour, str], Op]:
     return prepare
 
 
+# --- Offload (one self-contained block: two registry rows use it, see _OFFLOAD_GROUPS) ------
+
+OFFLOAD_LIMIT = 8
+"""Calls in threads at once for the throughput row: more than asyncio's default executor holds
+on a 2-core machine (6), fewer than Trio's and AnyIO's default limiter (40)."""
+
+
+def _return_at_once(item: int) -> int:
+    return item
+
+
+def _offload(n: int, limit: int) -> Callable[[Flavour, str], Op]:
+    """``n`` calls of a function that returns at once, at most ``limit`` in threads: with
+    ``limit=1`` the round trip of one call (sequential), with more the throughput."""
+
+    def prepare(flavour: Flavour, server_url: str) -> Op:
+        offload = flavour.workload("offload")
+        return lambda: offload.run_in_threads(_return_at_once, range(n), limit=limit)
+
+    return prepare
+
+
+_OFFLOAD_GROUPS: list[
+    tuple[str, str, str, Callable[[int], Callable[[Flavour, str], Op]], tuple[int, ...], tuple[int, ...]]
+] = [
+    ("offload_roundtrip", "workload", "call", lambda n: _offload(n, 1), (2000,), (1000,)),
+    ("offload_parallel", "workload", "call", lambda n: _offload(n, OFFLOAD_LIMIT), (2000,), (1000,)),
+]
+_OFFLOAD_PARAMS: dict[str, dict[str, Any]] = {
+    "offload_roundtrip": {"limit": 1},
+    "offload_parallel": {"limit": OFFLOAD_LIMIT},
+}
+
+
 # --- The registry --------------------------------------------------------------------------
 #
 # (group, kind, unit, prepare factory taking n, sizes in the full profile, sizes in the quick one).
@@ -265,6 +300,7 @@ _GROUPS: list[tuple[str, str, str, Callable[[int], Callable[[Flavour, str], Op]]
     ("timeouts", "workload", "job", _timeouts, (1000,), (1000,)),
     ("cancellation", "workload", "job", _cancellation, (1000,), (1000,)),
     ("locks", "workload", "transfer", _locks, (1000,), (1000,)),
+    *_OFFLOAD_GROUPS,
 ]
 _PARAMS: dict[str, dict[str, Any]] = {
     "lock_handoff": {"tasks": 100},
@@ -273,6 +309,7 @@ _PARAMS: dict[str, dict[str, Any]] = {
     "pipeline": PIPELINE_SHAPE,
     "timeouts": {"limit": 100},
     "locks": {"accounts": 10},
+    **_OFFLOAD_PARAMS,
 }
 _NEEDS_SERVER = {"fanout", "httpx-serial"}
 
