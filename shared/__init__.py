@@ -5,7 +5,7 @@ suite tests; ``impl_asyncio``, ``impl_trio`` and ``impl_anyio`` implement it. No
 this package imports an async library.
 """
 
-WORKLOADS: tuple[str, ...] = ("fanout", "pipeline", "timeouts", "cancellation", "locks", "streams")
+WORKLOADS: tuple[str, ...] = ("fanout", "pipeline", "timeouts", "cancellation", "locks", "offload", "streams")
 """The workload modules every ``impl_*`` package provides, in reading order."""
 
 MIRRORED: tuple[str, ...] = (*WORKLOADS, "primitives")

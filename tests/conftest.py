@@ -36,6 +36,25 @@ def flavour(request: pytest.FixtureRequest) -> Flavour:
     return result
 
 
+EAGER_DIVERGENCES = {
+    "test_a_cancel_before_the_first_checkpoint_starts_no_job": (
+        "asyncio+eager runs a job's first step inside create_task, so the job is past its first "
+        "checkpoint (STARTED) before a deadline of 0 fires; the other flavours start none"
+    ),
+}
+"""Tests whose contract clause does not hold under asyncio's eager task factory: each is a
+divergence to pin in the catalogue. They run, and must fail (strict xfail), so a change shows."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        flavour = callspec.params.get("flavour") if callspec is not None else None
+        reason = EAGER_DIVERGENCES.get(getattr(item, "originalname", ""))
+        if isinstance(flavour, Flavour) and flavour.eager and reason is not None:
+            item.add_marker(pytest.mark.xfail(reason=reason, raises=AssertionError, strict=True))
+
+
 @pytest.fixture
 def run(flavour: Flavour) -> Run:
     """Run ``fn(*args, **kwargs)`` on ``flavour`` under a deadline; fail if it leaves a task.
@@ -90,14 +109,22 @@ def _open_sockets() -> set[tuple[int, Any, Any]]:
 
 
 IDLE_TRIO_THREAD = re.compile(r"Trio thread \d+")
-"""The name of an idle thread in Trio's process-wide cache: the library's, not the call's
-(shared.fanout, "What is left running"). A busy cache thread bears its job's name."""
+"""The name of a thread idle in Trio's thread cache, kept there for reuse (by Trio, and AnyIO
+on Trio): the library's, not the call's (shared.fanout, "What is left running"). A thread
+running a call is named after the call."""
+
+THREAD_EXIT = 5.0
+"""Seconds a thread that has finished its work may take to exit: a backstop, not a wait."""
 
 
-def threads_left(before: set[threading.Thread]) -> list[str]:
-    """The threads started since ``before`` that still run, but Trio's idle cached ones."""
-    new = (t for t in threading.enumerate() if t not in before and t.is_alive())
-    return [t.name for t in new if not IDLE_TRIO_THREAD.fullmatch(t.name)]
+def threads_left(before: set[threading.Thread], *, exit_within: float = 0.0) -> list[str]:
+    """The threads started since ``before`` still alive after ``exit_within`` seconds each,
+    but Trio's idle cached ones."""
+    new = [t for t in threading.enumerate() if t not in before and not IDLE_TRIO_THREAD.fullmatch(t.name)]
+    for thread in new:
+        # A worker pool shut down as the call returned lets its idle threads exit on their own.
+        thread.join(exit_within)
+    return [t.name for t in new if t.is_alive()]
 
 
 @pytest.fixture(autouse=True)
@@ -105,7 +132,7 @@ def _no_leaks() -> Iterator[None]:
     """Fail a test that leaves a thread or a socket of its own behind."""
     threads, sockets = set(threading.enumerate()), _open_sockets()
     yield
-    new_threads = threads_left(threads)
+    new_threads = threads_left(threads, exit_within=THREAD_EXIT)
     assert not new_threads, f"threads left running: {new_threads}"
     new_sockets = _open_sockets() - sockets
     assert not new_sockets, f"sockets left open: {new_sockets}"

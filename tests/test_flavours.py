@@ -1,7 +1,9 @@
-"""The flavours themselves: exactly six, each on its own loop, and a clear error when one can't run."""
+"""The flavours themselves: exactly those that exist for the running Python, each on its own
+loop, and a clear error when one can't run."""
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from collections import Counter
 
@@ -11,13 +13,18 @@ from tests.conftest import Run
 from triptych.flavours import FLAVOUR_NAMES, FLAVOURS, Flavour, FlavourUnavailable
 
 SIX = ("asyncio", "asyncio+uvloop", "trio", "anyio-asyncio", "anyio-uvloop", "anyio-trio")
+EAGER = sys.version_info >= (3, 12)
+"""asyncio.eager_task_factory is new in Python 3.12, and so is the asyncio+eager flavour."""
+EXPECTED = (*SIX[:2], "asyncio+eager", *SIX[2:]) if EAGER else SIX
 
 
-def test_the_flavours_are_exactly_the_six() -> None:
-    assert FLAVOUR_NAMES == SIX
+def test_the_flavours_are_exactly_those_that_exist_for_this_python() -> None:
+    # On 3.12+ a missing asyncio+eager would be a flavour dropped without a word.
+    assert FLAVOUR_NAMES == EXPECTED
+    assert hasattr(asyncio, "eager_task_factory") is EAGER
 
 
-def test_every_flavoured_test_was_collected_for_all_six(request: pytest.FixtureRequest) -> None:
+def test_every_flavoured_test_was_collected_for_every_flavour(request: pytest.FixtureRequest) -> None:
     # A mis-parametrized fixture would turn "6 passed" into "4 passed" without a word.
     per_test: dict[str, Counter[str]] = {}
     for item in request.session.items:
@@ -28,7 +35,7 @@ def test_every_flavoured_test_was_collected_for_all_six(request: pytest.FixtureR
             per_test.setdefault(base, Counter())[callspec.params["flavour"].name] += 1
     assert per_test, "no test took the flavour fixture"
     for base, seen in per_test.items():
-        assert seen == Counter(SIX), f"{base} ran on {sorted(seen)}"
+        assert seen == Counter(EXPECTED), f"{base} ran on {sorted(seen)}"
 
 
 def _loop_name() -> str:
@@ -39,8 +46,6 @@ def _loop_name() -> str:
             return "trio"
         except RuntimeError:
             pass
-    import asyncio
-
     return type(asyncio.get_running_loop()).__module__.split(".")[0]
 
 
@@ -52,6 +57,29 @@ def test_each_flavour_runs_on_its_own_loop(flavour: Flavour, run: Run) -> None:
     expected = {"asyncio": "asyncio", "uvloop": "uvloop", "trio": "trio"}[flavour.loop]
 
     assert run(_where) == expected
+
+
+async def _runs_before_create_task_returns() -> bool:
+    ran = False
+
+    async def child() -> None:
+        nonlocal ran
+        ran = True
+
+    task = asyncio.create_task(child())
+    started_eagerly = ran
+    await task
+    return started_eagerly
+
+
+@pytest.mark.parametrize("name", [f.name for f in FLAVOURS if f.library == "asyncio" and f.loop == "asyncio"])
+def test_only_the_eager_flavour_starts_tasks_inside_create_task(name: str) -> None:
+    from triptych.flavours import get
+
+    flavour = get(name)
+
+    assert flavour.run(_runs_before_create_task_returns) is flavour.eager
+    assert flavour.run(_runs_before_create_task_returns, virtual_clock=True) is flavour.eager
 
 
 @pytest.mark.parametrize("missing", ["trio", "uvloop", "anyio"])
@@ -76,4 +104,4 @@ def test_an_unknown_flavour_names_the_valid_ones() -> None:
 
     with pytest.raises(ValueError, match="unknown flavour 'curio'; choose from asyncio, asyncio"):
         get("curio")
-    assert [get(name) for name in SIX] == list(FLAVOURS)
+    assert [get(name) for name in EXPECTED] == list(FLAVOURS)

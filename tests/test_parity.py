@@ -9,6 +9,7 @@ import pytest
 import impl_anyio.cancellation
 import impl_anyio.fanout
 import impl_anyio.locks
+import impl_anyio.offload
 import impl_anyio.pipeline
 import impl_anyio.primitives
 import impl_anyio.streams
@@ -16,6 +17,7 @@ import impl_anyio.timeouts
 import impl_asyncio.cancellation
 import impl_asyncio.fanout
 import impl_asyncio.locks
+import impl_asyncio.offload
 import impl_asyncio.pipeline
 import impl_asyncio.primitives
 import impl_asyncio.streams
@@ -23,6 +25,7 @@ import impl_asyncio.timeouts
 import impl_trio.cancellation
 import impl_trio.fanout
 import impl_trio.locks
+import impl_trio.offload
 import impl_trio.pipeline
 import impl_trio.primitives
 import impl_trio.streams
@@ -31,6 +34,7 @@ import shared
 from shared.cancellation import Cancellation
 from shared.fanout import Fanout
 from shared.locks import Locks
+from shared.offload import Offload
 from shared.pipeline import Pipeline
 from shared.primitives import Primitives
 from shared.streams import Streams
@@ -43,12 +47,13 @@ _PIPELINE: tuple[Pipeline, ...] = (impl_asyncio.pipeline, impl_trio.pipeline, im
 _TIMEOUTS: tuple[Timeouts, ...] = (impl_asyncio.timeouts, impl_trio.timeouts, impl_anyio.timeouts)
 _CANCELLATION: tuple[Cancellation, ...] = (impl_asyncio.cancellation, impl_trio.cancellation, impl_anyio.cancellation)
 _LOCKS: tuple[Locks, ...] = (impl_asyncio.locks, impl_trio.locks, impl_anyio.locks)
+_OFFLOAD: tuple[Offload, ...] = (impl_asyncio.offload, impl_trio.offload, impl_anyio.offload)
 _PRIMITIVES: tuple[Primitives, ...] = (impl_asyncio.primitives, impl_trio.primitives, impl_anyio.primitives)
 _STREAMS: tuple[Streams, ...] = (impl_asyncio.streams, impl_trio.streams, impl_anyio.streams)
 
 
 def test_every_mirrored_module_has_a_static_contract_check() -> None:
-    checked = {"fanout", "pipeline", "timeouts", "cancellation", "locks", "streams", "primitives"}
+    checked = {"fanout", "pipeline", "timeouts", "cancellation", "locks", "offload", "streams", "primitives"}
     assert set(shared.MIRRORED) == checked
 
 

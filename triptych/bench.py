@@ -5,7 +5,8 @@ Variants (names are built from the parameters; every parameter is recorded in th
 - primitives: ``spawn_join``, ``checkpoints``, ``handoff``, ``handoff+checkpoint``,
   ``lock_handoff``, ``timeout_scope``, ``cancel_waiting`` (``impl_*/primitives.py``);
 - workloads, at a standard size, through the real ``impl_*`` modules: ``fanout``,
-  ``pipeline``, ``timeouts``, ``cancellation``, ``locks``;
+  ``pipeline``, ``timeouts``, ``cancellation``, ``locks``, ``offload_roundtrip`` (one
+  call at a time) and ``offload_parallel`` (``OFFLOAD_LIMIT`` at once);
 - scale: ``spawn_join``, ``fanout`` and ``pipeline`` at N = 10^2 ... 10^5;
 - references, which are not flavours: ``httpx-serial`` (one httpx client, one request in
   flight: httpx's own ceiling, on each flavour's loop) and ``aiohttp`` on asyncio and uvloop
@@ -282,6 +283,28 @@ def _streams(n: int, size: int) -> Callable[[Flavour, str], Op]:
     return prepare
 
 
+# --- Offload: calls of a function that returns at once, in worker threads ---------------
+
+OFFLOAD_LIMIT = 8
+"""Calls in threads at once for the throughput row: more than asyncio's default executor holds
+on a 2-core machine (6), fewer than Trio's and AnyIO's default limiter (40)."""
+
+
+def _return_at_once(item: int) -> int:
+    return item
+
+
+def _offload(n: int, limit: int) -> Callable[[Flavour, str], Op]:
+    """``n`` calls of a function that returns at once, at most ``limit`` in threads: with
+    ``limit=1`` the round trip of one call (sequential), with more the throughput."""
+
+    def prepare(flavour: Flavour, server_url: str) -> Op:
+        offload = flavour.workload("offload")
+        return lambda: offload.run_in_threads(_return_at_once, range(n), limit=limit)
+
+    return prepare
+
+
 # --- The registry --------------------------------------------------------------------------
 #
 # (group, kind, unit, prepare factory taking n, sizes in the full profile, sizes in the quick one).
@@ -327,6 +350,8 @@ _GROUPS: list[tuple[str, str, str, Callable[[int], Callable[[Flavour, str], Op]]
     ("locks", "workload", "transfer", _locks, (1000,), (1000,)),
     ("streams-100B", "workload", "message", lambda n: _streams(n, 100), (2000,), (1000,)),
     ("streams-64KiB", "workload", "message", lambda n: _streams(n, 65536), (200,), (100,)),
+    ("offload_roundtrip", "workload", "call", lambda n: _offload(n, 1), (2000,), (1000,)),
+    ("offload_parallel", "workload", "call", lambda n: _offload(n, OFFLOAD_LIMIT), (2000,), (1000,)),
 ]
 _PARAMS: dict[str, dict[str, Any]] = {
     "lock_handoff": {"tasks": 100},
@@ -337,6 +362,8 @@ _PARAMS: dict[str, dict[str, Any]] = {
     "locks": {"accounts": 10},
     "streams-100B": {"size": 100, "window": STREAMS_WINDOW},
     "streams-64KiB": {"size": 65536, "window": STREAMS_WINDOW},
+    "offload_roundtrip": {"limit": 1},
+    "offload_parallel": {"limit": OFFLOAD_LIMIT},
 }
 _NEEDS_SERVER = {"fanout", "httpx-serial"}
 

@@ -1,4 +1,8 @@
-"""The six flavours: an implementation package plus the event loop it runs on.
+"""The flavours: an implementation package plus the event loop it runs on.
+
+Six on every Python, and on 3.12+ a seventh, ``asyncio+eager``: raw asyncio on the stdlib
+loop with ``asyncio.eager_task_factory``, which runs a new task's first step inside
+``create_task`` instead of at the loop's next turn.
 
 A flavour runs a coroutine function to completion on its own loop, optionally with a
 virtual clock, and imports its libraries only when asked to, so that a missing library
@@ -7,8 +11,10 @@ fails the run with the package to install instead of failing (or skipping) at im
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import math
+import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from types import ModuleType
@@ -26,11 +32,13 @@ class FlavourUnavailable(RuntimeError):
 
 @dataclass(frozen=True)
 class Flavour:
-    """One way to run the workloads: ``package`` (an ``impl_*`` package) on ``loop``."""
+    """One way to run the workloads: ``package`` (an ``impl_*`` package) on ``loop``,
+    with an eager task factory if ``eager`` (stdlib asyncio, Python 3.12+)."""
 
     name: str
     package: str
     loop: Loop
+    eager: bool = False
 
     @property
     def library(self) -> str:
@@ -103,15 +111,15 @@ class Flavour:
 
             clock = _virtual_clock("trio") if virtual_clock else None
             return trio.run(_trio_within, deadline, fn, *args, clock=clock)
-        import asyncio
-
-        loop_factory = None
+        loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None
         if self.loop == "uvloop":
             import uvloop
 
             loop_factory = uvloop.new_event_loop
         elif virtual_clock:
             loop_factory = _virtual_clock("asyncio")
+        if self.eager:
+            loop_factory = _eager(loop_factory or asyncio.new_event_loop)
         with asyncio.Runner(loop_factory=loop_factory) as runner:
             return runner.run(_asyncio_within(deadline, fn, *args))
 
@@ -125,8 +133,6 @@ class Flavour:
             import trio
 
             return trio.lowlevel.current_statistics().tasks_living
-        import asyncio
-
         return len(asyncio.all_tasks())
 
     async def cancelled_after(self, seconds: float, fn: Callable[..., Awaitable[Any]], *args: Any) -> bool:
@@ -145,14 +151,61 @@ class Flavour:
             with trio.move_on_after(seconds) as trio_scope:
                 await fn(*args)
             return trio_scope.cancelled_caught
-        import asyncio
-
         try:
             async with asyncio.timeout(seconds):
                 await fn(*args)
         except TimeoutError:
             return True
         return False
+
+    async def cancelled_when(
+        self, condition: Callable[[], bool], fn: Callable[..., Awaitable[Any]], *args: Any
+    ) -> bool:
+        """Await ``fn(*args)`` inside the library's own cancel scope, cancelled from a sibling
+        task as soon as ``condition()`` holds (polled every millisecond on the loop's clock): a
+        cancel from outside the call at a moment the test chooses, where a deadline could fire
+        too early (a virtual clock jumps to it whenever the loop is idle, e.g. while a thread
+        works). Return True if the cancel came before ``fn`` returned (call it from inside
+        :meth:`run`)."""
+
+        fired = False
+
+        async def cancel_when_ready(cancel: Callable[[], object]) -> None:
+            nonlocal fired
+            while not condition():
+                await self.sleep(0.001)
+            fired = True
+            cancel()
+
+        if self.library == "anyio":
+            import anyio
+
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(cancel_when_ready, tasks.cancel_scope.cancel)
+                await fn(*args)
+                tasks.cancel_scope.cancel()  # fn returned first: stop the watcher
+            return fired
+        if self.loop == "trio":
+            import trio
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(cancel_when_ready, nursery.cancel_scope.cancel)
+                await fn(*args)
+                nursery.cancel_scope.cancel()  # fn returned first: stop the watcher
+            return fired
+        task = asyncio.current_task()
+        assert task is not None
+        watcher = asyncio.create_task(cancel_when_ready(task.cancel))
+        try:
+            await fn(*args)
+        except asyncio.CancelledError:
+            # Ours only if the watcher sent it and nobody else cancelled this task too.
+            if not fired or task.uncancel() > 0:
+                raise
+        finally:
+            watcher.cancel()
+            await asyncio.wait([watcher])
+        return fired
 
     async def current_time(self) -> float:
         """The running loop's clock, virtual under ``virtual_clock`` (call it from inside :meth:`run`)."""
@@ -164,8 +217,6 @@ class Flavour:
             import trio
 
             return trio.current_time()
-        import asyncio
-
         return asyncio.get_running_loop().time()
 
     async def sleep(self, seconds: float) -> None:
@@ -179,8 +230,6 @@ class Flavour:
 
             await trio.sleep(seconds)
         else:
-            import asyncio
-
             await asyncio.sleep(seconds)
 
 
@@ -194,7 +243,6 @@ def _virtual_clock(loop: Loop) -> Any:
         import looptime
     except ImportError as exc:
         raise FlavourUnavailable("a virtual clock on asyncio needs looptime: pip install looptime") from exc
-    import asyncio
 
     def new_loop() -> asyncio.AbstractEventLoop:
         loop: asyncio.AbstractEventLoop = looptime.patch_event_loop(asyncio.SelectorEventLoop(), start=0)
@@ -203,9 +251,18 @@ def _virtual_clock(loop: Loop) -> Any:
     return new_loop
 
 
-async def _asyncio_within(deadline: float | None, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
-    import asyncio
+def _eager(loop_factory: Callable[[], asyncio.AbstractEventLoop]) -> Callable[[], asyncio.AbstractEventLoop]:
+    """``loop_factory``, with each loop it makes running its tasks eagerly."""
 
+    def new_loop() -> asyncio.AbstractEventLoop:
+        loop = loop_factory()
+        loop.set_task_factory(asyncio.eager_task_factory)  # type: ignore[attr-defined,unused-ignore]
+        return loop
+
+    return new_loop
+
+
+async def _asyncio_within(deadline: float | None, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
     async with asyncio.timeout(deadline):
         return await fn(*args)
 
@@ -232,6 +289,9 @@ FLAVOURS: tuple[Flavour, ...] = (
     Flavour("anyio-uvloop", "impl_anyio", "uvloop"),
     Flavour("anyio-trio", "impl_anyio", "trio"),
 )
+if sys.version_info >= (3, 12):
+    # After asyncio+uvloop: the raw asyncio flavours stay together.
+    FLAVOURS = (*FLAVOURS[:2], Flavour("asyncio+eager", "impl_asyncio", "asyncio", eager=True), *FLAVOURS[2:])
 FLAVOUR_NAMES: tuple[str, ...] = tuple(f.name for f in FLAVOURS)
 
 
