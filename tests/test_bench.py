@@ -15,12 +15,15 @@ import pyperf
 import pytest
 from rich.console import Console
 
-from triptych.bench import BENCHMARKS, PROFILES, REFERENCE_PROFILES, REFERENCES, Profile
+from triptych.agreement import agreement
+from triptych.benchmarks import BENCHMARKS, PROFILES, Profile
 from triptych.cli import main
-from triptych.compare import Row, agreement, load, report, run_benchmarks
 from triptych.plots import write_plots
+from triptych.report import report
+from triptych.results import Row, load
+from triptych.runner import run_benchmarks
 
-TINY = Profile("tiny", processes=2, warmups=1, values=2, benchmarks=("spawn_join[n=100]", "checkpoints[n=10000]"))
+TINY = Profile("tiny", rounds=2, warmups=1, values=2, benchmarks=("spawn_join[n=100]", "checkpoints[n=10000]"))
 
 
 def _console() -> tuple[Console, io.StringIO]:
@@ -31,11 +34,10 @@ def _console() -> tuple[Console, io.StringIO]:
 def test_every_profile_names_known_benchmarks() -> None:
     for profile in PROFILES.values():
         assert set(profile.benchmarks) <= set(BENCHMARKS)
-        assert set(REFERENCE_PROFILES[profile.name]) <= set(REFERENCES)
     groups = {BENCHMARKS[name].group for name in PROFILES["quick"].benchmarks}
     assert {"fanout", "pipeline", "timeouts", "cancellation", "locks"} <= groups
     assert {"spawn_join", "checkpoints", "handoff", "handoff+checkpoint", "lock_handoff"} <= groups
-    assert {"timeout_scope", "cancel_waiting", "httpx-serial"} <= groups
+    assert {"timeout_scope", "cancel_waiting", "httpx-serial", "aiohttp"} <= groups
 
 
 def test_results_are_pyperf_files_with_what_changes_a_number(tmp_path: Path) -> None:
@@ -48,8 +50,8 @@ def test_results_are_pyperf_files_with_what_changes_a_number(tmp_path: Path) -> 
         suite = pyperf.BenchmarkSuite.load(str(path))
         assert sorted(suite.get_benchmark_names()) == ["checkpoints[n=10000]", "spawn_join[n=100]"]
         benchmark = suite.get_benchmark("spawn_join[n=100]")
-        assert len(benchmark.get_runs()) == TINY.processes
-        assert benchmark.get_nvalue() == TINY.processes * TINY.values
+        assert len(benchmark.get_runs()) == TINY.rounds
+        assert benchmark.get_nvalue() == TINY.rounds * TINY.values
         metadata = benchmark.get_metadata()
         assert metadata["triptych_flavour"] == path.stem
         assert metadata["python_version"] == ".".join(map(str, sys.version_info[:3]))
@@ -58,7 +60,7 @@ def test_results_are_pyperf_files_with_what_changes_a_number(tmp_path: Path) -> 
         assert benchmark.get_runs()[0].get_metadata()["triptych_kib_per_unit"] > 0
         # One run per round, all from the same run of the runner, so values can be paired.
         runs = [run.get_metadata() for run in benchmark.get_runs()]
-        assert [run["triptych_round"] for run in runs] == list(range(TINY.processes))
+        assert [run["triptych_round"] for run in runs] == list(range(TINY.rounds))
         assert len({run["triptych_run"] for run in runs}) == 1
         # With two CPUs or more, the workers have one to themselves.
         cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
@@ -126,7 +128,12 @@ def test_the_report_prints_a_table_and_a_sentence_per_benchmark(tmp_path: Path) 
 
 
 def _row(flavour: str, group: str, micro: float, kind: str = "workload") -> Row:
-    return Row("m", flavour, group, kind, "request", 2000, micro / 1e6, 0.01, 5, 1.0, 0.1, {})
+    title = {"fanout": "HTTP fan-out with httpx, 100 in flight"}.get(group, group)
+    reference_for = "fanout" if kind == "reference" else ""
+    return Row(
+        "m", flavour, group, kind, "request", 2000, micro / 1e6, 0.01, 5, 1.0, 0.1, {},
+        title=title, params={"n": 2000, "limit": 100}, reference_for=reference_for,
+    )  # fmt: skip
 
 
 def test_the_fanout_sentence_is_computed_from_the_numbers() -> None:
@@ -137,7 +144,7 @@ def test_the_fanout_sentence_is_computed_from_the_numbers() -> None:
         _row("asyncio", "httpx-serial", 600, "reference"),
         _row("trio", "httpx-serial", 540, "reference"),
         _row("anyio-trio", "httpx-serial", 580, "reference"),
-        _row("reference", "aiohttp-uvloop", 90, "reference"),
+        _row("asyncio+uvloop", "aiohttp", 90, "reference"),
     ]
     console, output = _console()
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 import math
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, Literal, TypeVar
 
@@ -31,6 +31,10 @@ class Flavour:
     name: str
     package: str
     loop: Loop
+    _library: _Library = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_library", _LIBRARIES[self.library])
 
     @property
     def library(self) -> str:
@@ -88,25 +92,75 @@ class Flavour:
         self.check()
         if virtual_clock and not self.has_virtual_clock:
             raise ValueError(f"flavour {self.name!r} has no virtual clock: uvloop's clock cannot be replaced")
-        if self.library == "anyio":
-            import anyio
+        return self._library.run(self.loop, fn, args, virtual_clock=virtual_clock, deadline=deadline)
 
-            options: dict[str, Any] = {}
-            if self.loop == "uvloop":
-                options["use_uvloop"] = True
-            if virtual_clock:
-                options["clock" if self.loop == "trio" else "loop_factory"] = _virtual_clock(self.loop)
-            backend = "trio" if self.loop == "trio" else "asyncio"
-            return anyio.run(_anyio_within, deadline, fn, *args, backend=backend, backend_options=options)
-        if self.loop == "trio":
-            import trio
+    async def count_tasks(self) -> int:
+        """The number of tasks alive on the running loop (call it from inside :meth:`run`)."""
+        return await self._library.count_tasks()
 
-            clock = _virtual_clock("trio") if virtual_clock else None
-            return trio.run(_trio_within, deadline, fn, *args, clock=clock)
+    async def cancelled_after(self, seconds: float, fn: Callable[..., Awaitable[Any]], *args: Any) -> bool:
+        """Await ``fn(*args)`` inside the library's own cancel scope with a deadline of
+        ``seconds``: a cancel from outside the call. Return True if the deadline cancelled it
+        (call it from inside :meth:`run`)."""
+        return await self._library.cancelled_after(seconds, fn, *args)
+
+    async def current_time(self) -> float:
+        """The running loop's clock, virtual under ``virtual_clock`` (call it from inside :meth:`run`)."""
+        return await self._library.current_time()
+
+    async def sleep(self, seconds: float) -> None:
+        """The library's own sleep (call it from inside :meth:`run`)."""
+        await self._library.sleep(seconds)
+
+
+# --- One adapter per library ---------------------------------------------------------------
+#
+# Each flavour picks its adapter once, by the library its package is written against, as
+# AnyIO picks a backend class. Each imports its library only when called, so a flavour whose
+# library is missing fails in check() with the package to install.
+
+
+class _Library:
+    """How one async library runs a coroutine function, and the few calls the suite needs."""
+
+    def run(
+        self,
+        loop: Loop,
+        fn: Callable[..., Awaitable[T]],
+        args: tuple[Any, ...],
+        *,
+        virtual_clock: bool,
+        deadline: float | None,
+    ) -> T:
+        raise NotImplementedError
+
+    async def count_tasks(self) -> int:
+        raise NotImplementedError
+
+    async def cancelled_after(self, seconds: float, fn: Callable[..., Awaitable[Any]], *args: Any) -> bool:
+        raise NotImplementedError
+
+    async def current_time(self) -> float:
+        raise NotImplementedError
+
+    async def sleep(self, seconds: float) -> None:
+        raise NotImplementedError
+
+
+class _Asyncio(_Library):
+    def run(
+        self,
+        loop: Loop,
+        fn: Callable[..., Awaitable[T]],
+        args: tuple[Any, ...],
+        *,
+        virtual_clock: bool,
+        deadline: float | None,
+    ) -> T:
         import asyncio
 
         loop_factory = None
-        if self.loop == "uvloop":
+        if loop == "uvloop":
             import uvloop
 
             loop_factory = uvloop.new_event_loop
@@ -116,35 +170,11 @@ class Flavour:
             return runner.run(_asyncio_within(deadline, fn, *args))
 
     async def count_tasks(self) -> int:
-        """The number of tasks alive on the running loop (call it from inside :meth:`run`)."""
-        if self.library == "anyio":
-            import anyio
-
-            return len(anyio.get_running_tasks())
-        if self.loop == "trio":
-            import trio
-
-            return trio.lowlevel.current_statistics().tasks_living
         import asyncio
 
         return len(asyncio.all_tasks())
 
     async def cancelled_after(self, seconds: float, fn: Callable[..., Awaitable[Any]], *args: Any) -> bool:
-        """Await ``fn(*args)`` inside the library's own cancel scope with a deadline of
-        ``seconds``: a cancel from outside the call. Return True if the deadline cancelled it
-        (call it from inside :meth:`run`)."""
-        if self.library == "anyio":
-            import anyio
-
-            with anyio.move_on_after(seconds) as scope:
-                await fn(*args)
-            return scope.cancelled_caught
-        if self.loop == "trio":
-            import trio
-
-            with trio.move_on_after(seconds) as trio_scope:
-                await fn(*args)
-            return trio_scope.cancelled_caught
         import asyncio
 
         try:
@@ -155,33 +185,98 @@ class Flavour:
         return False
 
     async def current_time(self) -> float:
-        """The running loop's clock, virtual under ``virtual_clock`` (call it from inside :meth:`run`)."""
-        if self.library == "anyio":
-            import anyio
-
-            return anyio.current_time()
-        if self.loop == "trio":
-            import trio
-
-            return trio.current_time()
         import asyncio
 
         return asyncio.get_running_loop().time()
 
     async def sleep(self, seconds: float) -> None:
-        """The library's own sleep (call it from inside :meth:`run`)."""
-        if self.library == "anyio":
-            import anyio
+        import asyncio
 
-            await anyio.sleep(seconds)
-        elif self.loop == "trio":
-            import trio
+        await asyncio.sleep(seconds)
 
-            await trio.sleep(seconds)
-        else:
-            import asyncio
 
-            await asyncio.sleep(seconds)
+class _Trio(_Library):
+    def run(
+        self,
+        loop: Loop,
+        fn: Callable[..., Awaitable[T]],
+        args: tuple[Any, ...],
+        *,
+        virtual_clock: bool,
+        deadline: float | None,
+    ) -> T:
+        import trio
+
+        clock = _virtual_clock("trio") if virtual_clock else None
+        return trio.run(_trio_within, deadline, fn, *args, clock=clock)
+
+    async def count_tasks(self) -> int:
+        import trio
+
+        return trio.lowlevel.current_statistics().tasks_living
+
+    async def cancelled_after(self, seconds: float, fn: Callable[..., Awaitable[Any]], *args: Any) -> bool:
+        import trio
+
+        with trio.move_on_after(seconds) as scope:
+            await fn(*args)
+        return scope.cancelled_caught
+
+    async def current_time(self) -> float:
+        import trio
+
+        return trio.current_time()
+
+    async def sleep(self, seconds: float) -> None:
+        import trio
+
+        await trio.sleep(seconds)
+
+
+class _AnyIO(_Library):
+    def run(
+        self,
+        loop: Loop,
+        fn: Callable[..., Awaitable[T]],
+        args: tuple[Any, ...],
+        *,
+        virtual_clock: bool,
+        deadline: float | None,
+    ) -> T:
+        import anyio
+
+        options: dict[str, Any] = {}
+        if loop == "uvloop":
+            options["use_uvloop"] = True
+        if virtual_clock:
+            options["clock" if loop == "trio" else "loop_factory"] = _virtual_clock(loop)
+        backend = "trio" if loop == "trio" else "asyncio"
+        return anyio.run(_anyio_within, deadline, fn, *args, backend=backend, backend_options=options)
+
+    async def count_tasks(self) -> int:
+        import anyio
+
+        return len(anyio.get_running_tasks())
+
+    async def cancelled_after(self, seconds: float, fn: Callable[..., Awaitable[Any]], *args: Any) -> bool:
+        import anyio
+
+        with anyio.move_on_after(seconds) as scope:
+            await fn(*args)
+        return scope.cancelled_caught
+
+    async def current_time(self) -> float:
+        import anyio
+
+        return anyio.current_time()
+
+    async def sleep(self, seconds: float) -> None:
+        import anyio
+
+        await anyio.sleep(seconds)
+
+
+_LIBRARIES: dict[str, _Library] = {"asyncio": _Asyncio(), "trio": _Trio(), "anyio": _AnyIO()}
 
 
 def _virtual_clock(loop: Loop) -> Any:
