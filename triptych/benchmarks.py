@@ -75,14 +75,19 @@ class Benchmark:
 
 @dataclass(frozen=True)
 class Profile:
-    """How much to measure: ``rounds``, each with a fresh worker per flavour; in each, per
+    """How much to measure: rounds, each with a fresh worker per flavour; in each, per
     benchmark, ``warmups`` untimed values (the first, one call, calibrates) and ``values``
-    timed ones."""
+    timed ones. A benchmark takes part in at least ``min_rounds`` and at most ``max_rounds``
+    rounds, until its ratios to asyncio are known within ``target`` (the 95 % interval's
+    furthest end, as a share of the ratio) or its share of ``budget`` seconds is spent."""
 
     name: str
-    rounds: int
+    min_rounds: int
+    max_rounds: int
     warmups: int
     values: int
+    budget: float
+    target: float
     benchmarks: tuple[str, ...]
 
 
@@ -284,11 +289,15 @@ def _profile_benchmarks(profile: Literal["full", "quick"]) -> list[Benchmark]:
 
 BENCHMARKS: dict[str, Benchmark] = {b.name: b for b in _profile_benchmarks("full") + _profile_benchmarks("quick")}
 
+# The quick profile measures for at most 160 s, so that with the workers' start and the
+# files' writing it ends within 3 minutes on any host.
 PROFILES: dict[str, Profile] = {
     "quick": Profile(
-        "quick", rounds=6, warmups=1, values=2, benchmarks=tuple(b.name for b in _profile_benchmarks("quick"))
+        "quick", min_rounds=3, max_rounds=40, warmups=1, values=2, budget=160, target=0.025,
+        benchmarks=tuple(b.name for b in _profile_benchmarks("quick")),
     ),
     "full": Profile(
-        "full", rounds=6, warmups=2, values=5, benchmarks=tuple(b.name for b in _profile_benchmarks("full"))
+        "full", min_rounds=6, max_rounds=40, warmups=2, values=5, budget=3600, target=0.025,
+        benchmarks=tuple(b.name for b in _profile_benchmarks("full")),
     ),
-}
+}  # fmt: skip

@@ -9,7 +9,7 @@ from rich.table import Table
 
 from triptych.flavours import FLAVOUR_NAMES, get
 from triptych.results import Row
-from triptych.stats import times
+from triptych.stats import NOISY, Ratio, level, ratio
 
 __all__ = ["SERVER_BOUND", "report", "standard_rows"]
 
@@ -29,28 +29,38 @@ def _label(row: Row) -> str:
     return f"ref: {row.title} ({row.flavour})"
 
 
-def _ratio(row: Row, baseline: Row | None) -> str:
-    return f"{times(row, baseline):.2f}x" if baseline else "-"
-
-
 def _sentence_generic(rows: list[Row]) -> str:
+    """Who is fastest, what AnyIO and uvloop change; an order only where the intervals support it."""
     flavoured = [r for r in rows if r.kind != "reference"]
     if len(flavoured) < 2:
         return ""
-    fastest, slowest = min(flavoured, key=lambda r: r.median), max(flavoured, key=lambda r: r.median)
+    fastest, slowest = min(flavoured, key=level), max(flavoured, key=level)
+    apart = ratio(slowest, fastest)
+    if apart.within_noise:
+        return f"Every flavour is within noise of the others (95 % intervals include 1.0: {apart.interval})."
     parts = [
         f"{fastest.flavour} is fastest at {_microseconds(fastest.median)} µs per {fastest.unit}; "
-        f"{slowest.flavour} takes {times(slowest, fastest):.1f}x as long"
+        f"{slowest.flavour} takes {apart.value:.1f}x as long"
     ]
     by = {r.flavour: r for r in flavoured}
     if "anyio-asyncio" in by and "asyncio" in by:
-        parts.append(f"AnyIO costs {times(by['anyio-asyncio'], by['asyncio']):.1f}x raw asyncio on the same loop")
+        cost = ratio(by["anyio-asyncio"], by["asyncio"])
+        parts.append(f"AnyIO costs {_or_noise(cost, f'{cost.value:.1f}x')} raw asyncio on the same loop")
     if "anyio-trio" in by and "trio" in by:
-        parts.append(f"{times(by['anyio-trio'], by['trio']):.1f}x raw Trio")
+        cost = ratio(by["anyio-trio"], by["trio"])
+        parts.append(f"{_or_noise(cost, f'{cost.value:.1f}x')} raw Trio")
     if "asyncio+uvloop" in by and "asyncio" in by:
-        gain = times(by["asyncio"], by["asyncio+uvloop"])
-        parts.append(f"uvloop makes raw asyncio {gain:.1f}x as fast")
+        gain = ratio(by["asyncio"], by["asyncio+uvloop"])
+        parts.append(
+            "uvloop makes no difference to raw asyncio beyond the noise"
+            if gain.within_noise
+            else f"uvloop makes raw asyncio {gain.value:.1f}x as fast"
+        )
     return "; ".join(parts) + "."
+
+
+def _or_noise(found: Ratio, claim: str) -> str:
+    return "the same, within noise, as" if found.within_noise else claim
 
 
 def _sentence_fanout(rows: list[Row]) -> str:
@@ -59,11 +69,12 @@ def _sentence_fanout(rows: list[Row]) -> str:
     aiohttp = [r for r in rows if r.group == "aiohttp"]
     if not flavoured:
         return ""
-    fastest, slowest = min(flavoured, key=lambda r: r.median), max(flavoured, key=lambda r: r.median)
-    spread = times(slowest, fastest) - 1
+    fastest, slowest = min(flavoured, key=level), max(flavoured, key=level)
+    apart = ratio(slowest, fastest)
+    spread = apart.value - 1
     sentence = (
         f"httpx, not the loop, limits fan-out: every flavour is within {spread:.0%} of the others"
-        if spread < 0.25
+        if spread < 0.25 or apart.within_noise
         else f"The loop matters here: {fastest.flavour} is {1 + spread:.1f}x as fast as {slowest.flavour}"
     )
     if aiohttp:
@@ -78,10 +89,13 @@ def _sentence_fanout(rows: list[Row]) -> str:
     return sentence + "."
 
 
-def _flag(row: Row) -> str:
+def _notes(row: Row, found: Ratio | None) -> str:
+    notes = []
+    if found is not None and found.within_noise:
+        notes.append("within noise")
     if row.server_cpu_share is not None and row.server_cpu_share > SERVER_BOUND:
-        return f"server-bound ({row.server_cpu_share:.0%} of a core)"
-    return ""
+        notes.append(f"server-bound ({row.server_cpu_share:.0%} of a core)")
+    return "; ".join(notes)
 
 
 def _single_table(context: str, group: str, n: int, rows: list[Row], console: Console) -> None:
@@ -89,12 +103,22 @@ def _single_table(context: str, group: str, n: int, rows: list[Row], console: Co
     base = next((r for r in rows if r.flavour == "asyncio" and r.group == group), None)
     unit = rows[0].unit
     table = Table(title=f"{rows[0].title} (n={n:,}) [{context}]", title_justify="left")
-    for column in ("flavour", f"µs/{unit}", "spread", "vs asyncio", f"KiB/{unit}", "note"):
+    columns = ("flavour", f"µs/{unit}", "spread", "vs asyncio", "95 % interval", "raw", f"KiB/{unit}", "note")
+    for column in columns:
         table.add_column(column, justify="left" if column in ("flavour", "note") else "right", no_wrap=True)
     for row in rows:
         memory = f"{row.kib_per_unit:.2f}" if row.kib_per_unit is not None else "-"
+        found = ratio(row, base) if base is not None and row is not base else None
+        raw = ratio(row, base, normalise=False) if base is not None and found else None
         table.add_row(
-            _label(row), _microseconds(row.median), f"±{row.spread:.1%}", _ratio(row, base), memory, _flag(row)
+            _label(row),
+            _microseconds(row.median),
+            f"±{row.spread:.1%}",
+            str(found) if found else "1.00x" if row is base else "-",
+            found.interval if found else "-",
+            str(raw) if raw else "-",
+            memory,
+            _notes(row, found),
         )
     console.print(table)
     has_references = any(r.kind == "reference" for r in rows)
@@ -169,7 +193,8 @@ def report(rows: list[Row], console: Console) -> None:
             _single_table(context, group, n, table_rows, console)
         # Each flavour's virtualenv has only its own libraries: list what any of them had.
         versions = {package: version for row in context_rows for package, version in row.versions.items()}
-        console.print(f"[dim]{context}: " + ", ".join(f"{k} {v}" for k, v in sorted(versions.items())) + "[/dim]\n")
+        console.print(f"[dim]{context}: " + ", ".join(f"{k} {v}" for k, v in sorted(versions.items())) + "[/dim]")
+        _print_noise(context_rows, console)
     _across_contexts(rows, console)
 
 
@@ -190,3 +215,19 @@ def standard_rows(rows: list[Row]) -> list[list[Row]]:
         standard = max(shared or sizes)
         tables.append([r for r in group_rows if r.n == standard] + references[group])
     return tables
+
+
+def _print_noise(rows: list[Row], console: Console) -> None:
+    """The host's variation during the run(s), from the reference loop, with a warning when it is high."""
+    readings = [r.noise for r in rows if r.noise is not None]
+    if not readings:
+        console.print()
+        return
+    worst = max(readings)
+    if worst > NOISY:
+        console.print(
+            f"[yellow]The host's speed varied by {worst:.1%} during the run (reference loop): ratios are "
+            "speed-normalised, but expect wider intervals; a quieter host gives tighter ones.[/yellow]\n"
+        )
+    else:
+        console.print(f"[dim]The host's speed varied by {worst:.1%} during the run (reference loop).[/dim]\n")

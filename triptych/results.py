@@ -22,7 +22,19 @@ Metadata of every run (pyperf's own keys, then triptych's):
 - in the first round only, ``triptych_peak_kib`` and ``triptych_kib_per_unit`` (tracemalloc
   peak of one call; not for references);
 - for benchmarks that use the loopback server, ``triptych_server_cpu_share`` (the server's
-  CPU seconds over the values' wall seconds).
+  CPU seconds over the values' wall seconds);
+- the host's speed around each value: ``triptych_reference_before`` and
+  ``triptych_reference_after``, the seconds a fixed pure-Python loop took right before and
+  right after each value, space-separated, one per value in order. A value divided by the
+  mean of its two is its speed-normalised value (:func:`triptych.stats.normalised`);
+- computed by the runner over the whole run each time it writes the files:
+  ``triptych_noise`` (the coefficient of variation of every reference time of the run, on
+  every flavour), and for every flavour but asyncio, where asyncio ran too,
+  ``triptych_vs_asyncio``, ``triptych_vs_asyncio_low`` and ``triptych_vs_asyncio_high``
+  (the ratio to asyncio and its 95 % interval) and ``triptych_normalised`` (1 when that
+  ratio is of speed-normalised values, else 0);
+- ``triptych_profile``, ``triptych_target`` (the precision aimed at: each ratio's interval
+  within ± this share) and ``triptych_rounds`` (rounds run).
 """
 
 from __future__ import annotations
@@ -43,7 +55,10 @@ import pyperf
 
 from triptych.benchmarks import Benchmark
 
-__all__ = ["Row", "context", "load", "make_run", "write"]
+__all__ = ["Row", "Slot", "context", "load", "make_run", "write"]
+
+Slot = tuple[int, int]
+"""(round, position in the round): within a run, the flavours' values in one slot were timed side by side."""
 
 
 # --- Writing -------------------------------------------------------------------------------
@@ -66,11 +81,19 @@ def context(environment: Mapping[str, Any], tag: str) -> str:
     return f"{name}-{tag}" if tag else name
 
 
-def make_run(benchmark: Benchmark, record: Mapping[str, Any], environment: Mapping[str, Any], tag: str) -> pyperf.Run:
+def make_run(
+    benchmark: Benchmark,
+    record: Mapping[str, Any],
+    environment: Mapping[str, Any],
+    tag: str,
+    computed: Mapping[str, float | int | str],
+) -> pyperf.Run:
     """One round's values of ``benchmark``, with everything that changes a number as metadata.
 
-    ``record`` holds ``values``, ``warmups``, ``loops``, ``run``, ``round`` and, where they
-    were measured, ``server_cpu_share``, ``peak_kib`` and ``kib_per_unit``.
+    ``record`` holds ``values``, ``warmups``, ``loops``, ``run``, ``round``,
+    ``reference_before`` and ``reference_after`` and, where they were measured,
+    ``server_cpu_share``, ``peak_kib`` and ``kib_per_unit``; ``computed`` holds the
+    ``triptych_*`` figures computed over the run (see the module docstring).
     """
     metadata: dict[str, Any] = {
         "name": benchmark.name,
@@ -100,6 +123,9 @@ def make_run(benchmark: Benchmark, record: Mapping[str, Any], environment: Mappi
     for key in ("run", "round", "server_cpu_share", "peak_kib", "kib_per_unit"):
         if key in record:
             metadata[f"triptych_{key}"] = record[key]
+    for key in ("reference_before", "reference_after"):
+        metadata[f"triptych_{key}"] = " ".join(f"{seconds:.6g}" for seconds in record[key])
+    metadata.update(computed)
     warmups = [tuple(pair) for pair in record["warmups"]]
     return pyperf.Run(record["values"], warmups=warmups, metadata=metadata, collect_metadata=False)
 
@@ -138,8 +164,12 @@ class Row:
     versions: dict[str, str]
     run: str = ""
     """Which run of the runner measured it."""
-    slots: dict[tuple[int, int], float] = field(default_factory=dict)
-    """Each value by (round, turn): within a run, the flavours' values in a slot were timed side by side."""
+    slots: dict[Slot, float] = field(default_factory=dict)
+    """Each value (seconds per unit) by its slot."""
+    speeds: dict[Slot, float] = field(default_factory=dict)
+    """The reference loop's mean time around each value, by slot (none in files from before it was recorded)."""
+    noise: float | None = None
+    """The host's variation during the run (``triptych_noise``)."""
     title: str = ""
     params: dict[str, Any] = field(default_factory=dict)
     reference_for: str = ""
@@ -170,11 +200,17 @@ def _row(benchmark: pyperf.Benchmark) -> Row:
     quartiles = statistics.quantiles(values, n=4) if len(values) > 1 else [values[0]] * 3
     median = benchmark.median()
     shares = [run.get_metadata().get("triptych_server_cpu_share") for run in benchmark.get_runs()]
-    slots = {
-        (int(run.get_metadata().get("triptych_round", number)), turn): value
-        for number, run in enumerate(benchmark.get_runs())
-        for turn, value in enumerate(run.values)
-    }
+    slots: dict[Slot, float] = {}
+    speeds: dict[Slot, float] = {}
+    for number, run in enumerate(benchmark.get_runs()):
+        metadata = run.get_metadata()
+        round_ = int(metadata.get("triptych_round", number))
+        before = str(metadata.get("triptych_reference_before", "")).split()
+        after = str(metadata.get("triptych_reference_after", "")).split()
+        for turn, value in enumerate(run.values):
+            slots[round_, turn] = value
+            if turn < len(before) and turn < len(after):
+                speeds[round_, turn] = (float(before[turn]) + float(after[turn])) / 2
     versions = {
         key.removesuffix("_version"): str(value)
         for key, value in first.items()
@@ -196,6 +232,8 @@ def _row(benchmark: pyperf.Benchmark) -> Row:
         versions=versions,
         run=str(first.get("triptych_run", "")),
         slots=slots,
+        speeds=speeds,
+        noise=first.get("triptych_noise"),
         title=str(first.get("triptych_title", first["triptych_group"])),
         params=params,
         reference_for=str(first.get("triptych_reference_for", "")),

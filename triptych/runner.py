@@ -1,12 +1,19 @@
 """The runner: every flavour's benchmarks, timed side by side in fresh worker processes.
 
-The runner starts the loopback server (its own process), then runs ``rounds`` rounds. In
-each round every flavour gets one fresh worker process (:mod:`triptych.worker`), in its own
-virtualenv, and the runner goes through the benchmarks one at a time: for each value it
-asks every flavour's worker in turn, in an order that rotates from value to value and round
-to round. So the flavours of one benchmark are timed seconds apart, and a drift of the
-machine lands on all of them rather than on one; the ratios between flavours are what must
-hold still. The workers run on a CPU of their own, away from the server and the progress bar.
+The runner starts the loopback server (its own process), then runs rounds. In each round
+every flavour gets one fresh worker process (:mod:`triptych.worker`), in its own virtualenv,
+and the runner goes through the benchmarks one at a time: for each value it asks every
+flavour's worker in turn, in an order that rotates from value to value and round to round.
+So the flavours of one benchmark are timed seconds apart, and a drift of the machine lands
+on all of them rather than on one; the ratios between flavours are what must hold still.
+The workers run on a CPU of their own, away from the server and the progress bar.
+
+How long it measures is set by precision, not by a count: after the profile's
+``min_rounds``, a benchmark leaves the rounds once the 95 % interval of each of its ratios
+to asyncio is within ``target`` (:mod:`triptych.stats`), or once it has spent its share of
+the profile's ``budget`` (the time that benchmarks done early leave is shared among the
+others); the run ends when no benchmark is left, after ``max_rounds``, or when the budget
+is spent, whichever comes first. So the time goes where the noise is.
 
 After each round, and when interrupted, every flavour's results file
 (:mod:`triptych.results`) is rewritten atomically: Ctrl-C loses only the benchmark being
@@ -20,6 +27,7 @@ import json
 import os
 import subprocess
 import tempfile
+import time
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -27,22 +35,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-import pyperf
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from triptych import results
+from triptych import results, stats
 from triptych.benchmarks import BENCHMARKS, Profile
+from triptych.results import Slot
 from triptych.server import LoopbackServer
 
 __all__ = ["run_benchmarks"]
-
-
-@dataclass
-class _FlavourResults:
-    environment: dict[str, Any] = field(default_factory=dict)
-    runs: dict[str, list[pyperf.Run]] = field(default_factory=lambda: defaultdict(list))
-    errors: list[str] = field(default_factory=list)
 
 
 def _worker_command(python: str, flavour: str, profile: Profile, server_url: str, cpu: int | None) -> list[str]:
@@ -127,6 +128,51 @@ class _Worker:
             self._process.stdout.close()
 
 
+@dataclass
+class _Measured:
+    """What one flavour's workers answered during the run."""
+
+    environment: dict[str, Any] = field(default_factory=dict)
+    records: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
+    """By benchmark name, one record per round (see :func:`triptych.results.make_run`)."""
+    errors: list[str] = field(default_factory=list)
+
+    def values(self, name: str) -> dict[Slot, float]:
+        """The values a ratio is taken from (speed-normalised where the kind is), by slot."""
+        raw: dict[Slot, float] = {}
+        speeds: dict[Slot, float] = {}
+        for record in self.records.get(name, []):
+            for turn, value in enumerate(record["values"]):
+                slot = (record["round"], turn)
+                raw[slot] = value
+                speeds[slot] = (record["reference_before"][turn] + record["reference_after"][turn]) / 2
+        return stats.normalised(raw, speeds) if BENCHMARKS[name].kind in stats.NORMALISED_KINDS else raw
+
+    def readings(self) -> list[float]:
+        return [
+            seconds
+            for records in self.records.values()
+            for record in records
+            for key in ("reference_before", "reference_after")
+            for seconds in record[key]
+        ]
+
+
+def _ratios(measured: dict[str, _Measured], name: str) -> dict[str, stats.Ratio]:
+    """Each flavour's ratio to asyncio (to the first flavour when asyncio did not run it)."""
+    values = {flavour: found for flavour, m in measured.items() if (found := m.values(name))}
+    if not values:
+        return {}
+    base = "asyncio" if "asyncio" in values else next(iter(values))
+    return {flavour: stats.slot_ratio(v, values[base]) for flavour, v in values.items() if flavour != base}
+
+
+def _precise(measured: dict[str, _Measured], name: str, target: float) -> bool:
+    """Whether every ratio of ``name`` to asyncio is known within ``target``."""
+    ratios = _ratios(measured, name)
+    return bool(ratios) and all(r.precision <= target for r in ratios.values())
+
+
 def run_benchmarks(
     profile: Profile, interpreters: dict[str, str], out_dir: Path, *, tag: str = "", console: Console
 ) -> list[Path]:
@@ -134,69 +180,162 @@ def run_benchmarks(
     plan = {
         flavour: [name for name in profile.benchmarks if BENCHMARKS[name].runs_on(flavour)] for flavour in interpreters
     }
-    outcomes = {flavour: _FlavourResults() for flavour in interpreters}
+    measured = {flavour: _Measured() for flavour in interpreters}
     written: dict[str, Path] = {}
     # Values of one benchmark with the same run id and round were timed side by side.
     run_id = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{os.getpid()}"
-    total = profile.rounds * sum(len(names) for names in plan.values())
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    schedule = _Schedule(
+        profile, [name for name in profile.benchmarks if any(name in names for names in plan.values())]
+    )
+    columns = (TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
     with _worker_cpu() as cpu, LoopbackServer() as server, Progress(*columns, console=console) as progress:
-        task = progress.add_task("benchmarks", total=total)
+        task = progress.add_task("measuring", total=profile.budget)
         try:
-            for round_number in range(profile.rounds):
+            for round_number in range(profile.max_rounds):
+                active = schedule.active(round_number)
+                if not active:
+                    break
+                progress.update(task, description=f"round {round_number + 1}: {len(active)} benchmarks")
                 commands = {
                     flavour: _worker_command(python, flavour, profile, server.url, cpu)
                     for flavour, python in interpreters.items()
                 }
-                round_ = _Round(round_number, profile, plan, outcomes, tag, progress, task, run_id)
+                round_ = _Round(round_number, profile, plan, measured, run_id, schedule)
                 try:
-                    round_.run(commands)
+                    round_.run(commands, active, lambda: progress.update(task, completed=schedule.elapsed()))
                 finally:
-                    for flavour, outcome in outcomes.items():
-                        if outcome.runs:  # a flavour with nothing measured keeps no file, old or new
-                            path = out_dir / results.context(outcome.environment, tag) / f"{flavour}.json"
-                            results.write(outcome.runs, path)
-                            written[flavour] = path
+                    written.update(_write(measured, profile, schedule, out_dir, tag))
+                schedule.update(round_number, active, lambda name: _precise(measured, name, profile.target))
         except KeyboardInterrupt:
             console.print("[yellow]interrupted: keeping every result measured so far[/yellow]")
-    for flavour, outcome in outcomes.items():
+    noise = stats.noise(reading for m in measured.values() for reading in m.readings())
+    _print_summary(console, schedule, noise)
+    for flavour, outcome in measured.items():
         for error in dict.fromkeys(outcome.errors):
             console.print(f"[red]{flavour}: {error}[/red]")
     return list(written.values())
 
 
+def _print_summary(console: Console, schedule: _Schedule, noise: float | None) -> None:
+    short = [name for name in schedule.names if name not in schedule.precise]
+    console.print(
+        f"measured for {schedule.elapsed():.0f} s in {schedule.rounds} rounds; "
+        f"{len(schedule.precise)} of {len(schedule.names)} benchmarks reached ±{schedule.target:.1%}"
+        + (f" (not: {', '.join(short)})" if short else "")
+    )
+    if noise is not None:
+        warning = noise > stats.NOISY
+        colour = "yellow" if warning else "dim"
+        advice = ": a busy or throttled host; expect wide intervals" if warning else ""
+        console.print(f"[{colour}]the host's speed varied by {noise:.1%} (reference loop, CV){advice}[/{colour}]")
+
+
+def _write(
+    measured: dict[str, _Measured], profile: Profile, schedule: _Schedule, out_dir: Path, tag: str
+) -> dict[str, Path]:
+    """Rewrite every flavour's results file with all it measured so far; return them by flavour."""
+    noise = stats.noise(reading for m in measured.values() for reading in m.readings())
+    names = {name for m in measured.values() for name in m.records}
+    ratios = {name: _ratios(measured, name) for name in names}
+    written = {}
+    for flavour, outcome in measured.items():
+        if not outcome.records:  # a flavour with nothing measured keeps no file, old or new
+            continue
+        runs = {}
+        for name, records in outcome.records.items():
+            benchmark = BENCHMARKS[name]
+            computed: dict[str, float | int | str] = {
+                "triptych_profile": profile.name,
+                "triptych_target": profile.target,
+                "triptych_rounds": schedule.rounds,
+            }
+            if noise is not None:
+                computed["triptych_noise"] = round(noise, 4)
+            if (found := ratios[name].get(flavour)) and "asyncio" in measured and measured["asyncio"].records.get(name):
+                computed.update(
+                    triptych_vs_asyncio=round(found.value, 4),
+                    triptych_vs_asyncio_low=round(found.low, 4),
+                    triptych_vs_asyncio_high=round(found.high, 4),
+                    triptych_normalised=int(benchmark.kind in stats.NORMALISED_KINDS),
+                )
+            runs[name] = [results.make_run(benchmark, r, outcome.environment, tag, computed) for r in records]
+        path = out_dir / results.context(outcome.environment, tag) / f"{flavour}.json"
+        results.write(runs, path)
+        written[flavour] = path
+    return written
+
+
+@dataclass
+class _Schedule:
+    """Which benchmarks each round measures, from their precision and the time each has spent."""
+
+    profile: Profile
+    names: list[str]
+    started: float = field(default_factory=time.monotonic)
+    spent: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    precise: set[str] = field(default_factory=set)
+    rounds: int = 0
+
+    @property
+    def target(self) -> float:
+        return self.profile.target
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def out_of_time(self) -> bool:
+        return self.elapsed() >= self.profile.budget
+
+    def active(self, round_number: int) -> list[str]:
+        """The benchmarks the round measures: all of them for the first ``min_rounds``; then
+        those short of the target with time left in their share of the budget."""
+        if self.out_of_time():
+            return []
+        if round_number < self.profile.min_rounds:
+            return list(self.names)
+        short = [name for name in self.names if name not in self.precise]
+        left = self.profile.budget - sum(self.spent[name] for name in self.precise)
+        share = left / max(1, len(short))
+        return [name for name in short if self.spent[name] < share]
+
+    def update(self, round_number: int, measured: list[str], is_precise: Any) -> None:
+        self.rounds = round_number + 1
+        if self.rounds >= self.profile.min_rounds:
+            self.precise |= {name for name in measured if is_precise(name)}
+
+
 @dataclass
 class _Round:
-    """One round: a fresh worker per flavour, and every benchmark timed across them."""
+    """One round: a fresh worker per flavour, and every active benchmark timed across them."""
 
     number: int
     profile: Profile
     plan: dict[str, list[str]]
-    outcomes: dict[str, _FlavourResults]
-    tag: str
-    progress: Progress
-    task: Any
+    measured: dict[str, _Measured]
     run_id: str
+    schedule: _Schedule
 
-    def run(self, commands: dict[str, list[str]]) -> None:
+    def run(self, commands: dict[str, list[str]], active: list[str], tick: Any) -> None:
         with contextlib.ExitStack() as stack:
             stderr = {flavour: stack.enter_context(tempfile.TemporaryFile("w+")) for flavour in commands}
             workers = {flavour: _Worker(command, stderr[flavour]) for flavour, command in commands.items()}
-            self._run(workers)
-
-    def _run(self, workers: dict[str, _Worker]) -> None:
-        try:
-            for flavour, worker in workers.items():
-                first = worker.read()
-                if first is not None:
-                    self.outcomes[flavour].environment = first["environment"]
-            for name in dict.fromkeys(name for names in self.plan.values() for name in names):
-                self._benchmark(name, {flavour: w for flavour, w in workers.items() if name in self.plan[flavour]})
-        finally:
-            for flavour, worker in workers.items():
-                worker.close()
-                if worker.failure:
-                    self.outcomes[flavour].errors.append(worker.failure)
+            try:
+                for flavour, worker in workers.items():
+                    first = worker.read()
+                    if first is not None:
+                        self.measured[flavour].environment = first["environment"]
+                for name in active:
+                    if self.schedule.out_of_time():
+                        break
+                    started = time.monotonic()
+                    self._benchmark(name, {f: w for f, w in workers.items() if name in self.plan[f]})
+                    self.schedule.spent[name] += time.monotonic() - started
+                    tick()
+            finally:
+                for flavour, worker in workers.items():
+                    worker.close()
+                    if worker.failure:
+                        self.measured[flavour].errors.append(worker.failure)
 
     def _benchmark(self, name: str, workers: dict[str, _Worker]) -> None:
         """Every value of ``name`` on every flavour, the flavours taking turns; then, in the
@@ -211,28 +350,27 @@ class _Round:
                 if len(answers[flavour]) == index and (answer := self._ask(flavour, workers[flavour], name)):
                     answers[flavour].append(answer)
         for flavour, got in answers.items():
-            self.progress.advance(self.task)
             if len(got) < self.profile.values:
                 continue
-            record = {
-                "name": name,
+            record: dict[str, Any] = {
                 "run": self.run_id,
                 "round": self.number,
                 "values": [answer["value"] for answer in got],
-                "warmups": [tuple(pair) for pair in got[0]["warmups"]],
+                "reference_before": [answer["reference_before"] for answer in got],
+                "reference_after": [answer["reference_after"] for answer in got],
+                "warmups": got[0]["warmups"],
                 "loops": got[0]["loops"],
             }
             if "server_cpu_seconds" in got[0]:
                 server = sum(answer["server_cpu_seconds"] for answer in got)
                 record["server_cpu_share"] = round(server / sum(answer["seconds"] for answer in got), 3)
-            if memory and (measured := self._ask(flavour, workers[flavour], name, memory=True)):
-                record.update(measured)
-            run = results.make_run(benchmark, record, self.outcomes[flavour].environment, self.tag)
-            self.outcomes[flavour].runs[name].append(run)
+            if memory and (found := self._ask(flavour, workers[flavour], name, memory=True)):
+                record.update(peak_kib=found["peak_kib"], kib_per_unit=found["kib_per_unit"])
+            self.measured[flavour].records[name].append(record)
 
     def _ask(self, flavour: str, worker: _Worker, name: str, *, memory: bool = False) -> dict[str, Any] | None:
         answer = worker.ask({"name": name, "memory": memory})
         if answer is not None and "error" in answer:
-            self.outcomes[flavour].errors.append(f"{name}: {answer['error']}")
+            self.measured[flavour].errors.append(f"{name}: {answer['error']}")
             return None
         return answer

@@ -34,6 +34,9 @@ __all__ = ["main"]
 TARGET_SECONDS = 0.02
 """How long one timed value should take; the inner loop count is calibrated to reach it."""
 
+REFERENCE_ITERATIONS = 40_000
+"""The fixed work of the reference loop that reads the host's speed (about 2 ms here)."""
+
 VERSIONED = ("anyio", "trio", "uvloop", "httpx", "httpcore", "h11", "aiohttp", "sniffio", "outcome")
 """The packages whose versions are recorded with every result, when installed."""
 
@@ -57,6 +60,19 @@ def _time_calls(flavour: Flavour, op: Op, loops: int) -> float:
         return time.perf_counter() - started
 
     return flavour.run(timed)
+
+
+def reference_loop() -> float:
+    """Seconds for a fixed piece of pure-Python work: the host's speed at this moment.
+
+    The same work in every worker of a run, so dividing a value by the time around it
+    removes what the host's speed did to it (see :mod:`triptych.stats`).
+    """
+    started = time.perf_counter()
+    total = 0
+    for i in range(REFERENCE_ITERATIONS):
+        total += i * i % 7
+    return time.perf_counter() - started
 
 
 def _peak_memory(flavour: Flavour, op: Op) -> float:
@@ -101,11 +117,19 @@ def _prepare(flavour: Flavour, benchmark: Benchmark, server_url: str, warmups: i
 
 
 def _time_value(flavour: Flavour, prepared: _Prepared, server_url: str) -> dict[str, Any]:
-    """One timed value: seconds per unit, and the server's CPU seconds while it ran."""
+    """One timed value: seconds per unit, the reference loop's time right before and right
+    after it, and the server's CPU seconds while it ran."""
     benchmark = prepared.benchmark
     server_before = fetch_stats(server_url).cpu_seconds if benchmark.needs_server else 0.0
+    reference_before = reference_loop()
     seconds = _time_calls(flavour, prepared.op, prepared.loops)
-    record: dict[str, Any] = {"value": seconds / (prepared.loops * benchmark.n), "seconds": seconds}
+    reference_after = reference_loop()
+    record: dict[str, Any] = {
+        "value": seconds / (prepared.loops * benchmark.n),
+        "seconds": seconds,
+        "reference_before": reference_before,
+        "reference_after": reference_after,
+    }
     if benchmark.needs_server:
         record["server_cpu_seconds"] = fetch_stats(server_url).cpu_seconds - server_before
     return record
