@@ -47,7 +47,8 @@ def test_every_profile_names_known_benchmarks() -> None:
 def test_results_are_pyperf_files_with_what_changes_a_number(tmp_path: Path) -> None:
     console, _ = _console()
 
-    written = run_benchmarks(TINY, {"asyncio": sys.executable, "trio": sys.executable}, tmp_path, console=console)
+    outcome = run_benchmarks(TINY, {"asyncio": sys.executable, "trio": sys.executable}, tmp_path, console=console)
+    written = outcome.written
 
     assert sorted(path.name for path in written) == ["asyncio.json", "trio.json"]
     for path in written:
@@ -79,10 +80,12 @@ def test_results_are_pyperf_files_with_what_changes_a_number(tmp_path: Path) -> 
 def test_a_crashing_flavour_is_reported_and_the_others_finish(tmp_path: Path) -> None:
     console, output = _console()
 
-    written = run_benchmarks(TINY, {"asyncio": sys.executable, "trio": "/bin/false"}, tmp_path, console=console)
+    outcome = run_benchmarks(TINY, {"asyncio": sys.executable, "trio": "/bin/false"}, tmp_path, console=console)
+    written = outcome.written
 
     assert [path.name for path in written] == ["asyncio.json"]
     assert "trio: worker failed" in output.getvalue()
+    assert outcome.failed == ["trio: worker failed: exit status 1"]
 
 
 def test_a_worker_that_prints_to_stdout_is_reported_and_the_others_finish(tmp_path: Path) -> None:
@@ -91,7 +94,8 @@ def test_a_worker_that_prints_to_stdout_is_reported_and_the_others_finish(tmp_pa
     chatty.chmod(0o755)
     console, output = _console()
 
-    written = run_benchmarks(TINY, {"asyncio": sys.executable, "trio": str(chatty)}, tmp_path, console=console)
+    outcome = run_benchmarks(TINY, {"asyncio": sys.executable, "trio": str(chatty)}, tmp_path, console=console)
+    written = outcome.written
 
     assert [path.name for path in written] == ["asyncio.json"]
     assert "trio: worker failed: it printed 'hello'" in output.getvalue()
@@ -106,21 +110,23 @@ def test_a_flavour_that_measured_nothing_keeps_no_file(tmp_path: Path) -> None:
     broken.chmod(0o755)
     console, output = _console()
 
-    written = run_benchmarks(TINY, {"asyncio": sys.executable, "trio": str(broken)}, tmp_path, console=console)
+    outcome = run_benchmarks(TINY, {"asyncio": sys.executable, "trio": str(broken)}, tmp_path, console=console)
+    written = outcome.written
 
     assert [path.name for path in written] == ["asyncio.json"]
     assert not list(tmp_path.rglob("trio.json"))
+    assert outcome.failed == [f"trio: {name}: FlavourUnavailable: no trio" for name in TINY.benchmarks]
     assert "FlavourUnavailable: no trio" in output.getvalue()
 
 
 def test_the_report_prints_a_table_and_a_sentence_per_benchmark(tmp_path: Path) -> None:
     console, _ = _console()
-    written = run_benchmarks(
+    outcome = run_benchmarks(
         TINY, {"asyncio": sys.executable, "anyio-asyncio": sys.executable}, tmp_path, console=console
     )
     console, output = _console()
 
-    report(load(written), console)
+    report(load(outcome.written), console)
 
     text = " ".join(output.getvalue().split())
     assert "Spawn and join N tasks" in text
@@ -253,6 +259,15 @@ def test_the_plots_are_png_files_per_context(tmp_path: Path) -> None:
     for path in written:
         assert path.parent == tmp_path / "m"
         assert path.read_bytes().startswith(b"\x89PNG")
+
+
+def test_bench_exits_non_zero_with_a_line_saying_what_failed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["bench", "--python", "trio=/bin/false", "--out", str(tmp_path)])
+
+    assert code == 1
+    assert "failed: trio: worker failed: exit status 1" in " ".join(capsys.readouterr().out.split())
 
 
 @pytest.mark.parametrize(

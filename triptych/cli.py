@@ -119,12 +119,15 @@ def _bench_command(args: argparse.Namespace, console: Console) -> int:
     flavours = args.flavour or ([] if args.python else list(FLAVOUR_NAMES))
     chosen = {name: interpreters.get(name, sys.executable) for name in flavours}
     chosen.update(interpreters)
-    written = run_benchmarks(PROFILES[args.profile], chosen, Path(args.out), tag=args.tag, console=console)
-    rows = load(written)
+    outcome = run_benchmarks(PROFILES[args.profile], chosen, Path(args.out), tag=args.tag, console=console)
+    rows = load(outcome.written)
     report(rows, console)
-    console.print(f"[dim]results: {', '.join(str(p) for p in written)}[/dim]")
+    console.print(f"[dim]results: {', '.join(str(p) for p in outcome.written)}[/dim]")
     _plot(rows, Path(args.out), console)
-    return 0 if len(written) == len(chosen) else 1
+    if outcome.failed:
+        console.print(f"[red]failed: {'; '.join(outcome.failed)}[/red]")
+        return 1
+    return 0
 
 
 def _report_command(args: argparse.Namespace, console: Console) -> int:

@@ -43,7 +43,15 @@ from triptych.benchmarks import BENCHMARKS, Profile
 from triptych.results import Slot
 from triptych.server import LoopbackServer
 
-__all__ = ["run_benchmarks"]
+__all__ = ["Outcome", "run_benchmarks"]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a run of the runner left: the result files, and what failed (one line each)."""
+
+    written: list[Path]
+    failed: list[str]
 
 
 def _worker_command(python: str, flavour: str, profile: Profile, server_url: str, cpu: int | None) -> list[str]:
@@ -175,8 +183,8 @@ def _precise(measured: dict[str, _Measured], name: str, target: float) -> bool:
 
 def run_benchmarks(
     profile: Profile, interpreters: dict[str, str], out_dir: Path, *, tag: str = "", console: Console
-) -> list[Path]:
-    """Run ``profile`` with each flavour's interpreter; return the result files written."""
+) -> Outcome:
+    """Run ``profile`` with each flavour's interpreter; return the files written and what failed."""
     plan = {
         flavour: [name for name in profile.benchmarks if BENCHMARKS[name].runs_on(flavour)] for flavour in interpreters
     }
@@ -210,10 +218,10 @@ def run_benchmarks(
             console.print("[yellow]interrupted: keeping every result measured so far[/yellow]")
     noise = stats.noise(reading for m in measured.values() for reading in m.readings())
     _print_summary(console, schedule, noise)
-    for flavour, outcome in measured.items():
-        for error in dict.fromkeys(outcome.errors):
-            console.print(f"[red]{flavour}: {error}[/red]")
-    return list(written.values())
+    failed = [f"{flavour}: {error}" for flavour, m in measured.items() for error in dict.fromkeys(m.errors)]
+    for line in failed:
+        console.print(f"[red]{line}[/red]")
+    return Outcome(list(written.values()), failed)
 
 
 def _print_summary(console: Console, schedule: _Schedule, noise: float | None) -> None:
