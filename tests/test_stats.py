@@ -47,9 +47,9 @@ def _rows(seed: int, costs: dict[str, float]) -> list[Row]:
         Row(
             "m",
             flavour,
-            "locks",
-            "workload",
-            "transfer",
+            "lock_handoff",
+            "primitive",
+            "acquisition",
             1000,
             cost * 1e-6,
             0.1,

@@ -226,8 +226,8 @@ def _print_noise(rows: list[Row], console: Console) -> None:
     worst = max(readings)
     if worst > NOISY:
         console.print(
-            f"[yellow]The host's speed varied by {worst:.1%} during the run (reference loop): ratios are "
-            "speed-normalised, but expect wider intervals; a quieter host gives tighter ones.[/yellow]\n"
+            f"[yellow]The host's speed varied by {worst:.1%} during the run (reference loop): expect wider "
+            "intervals (the primitives' ratios are speed-normalised); a quieter host gives tighter ones.[/yellow]\n"
         )
     else:
         console.print(f"[dim]The host's speed varied by {worst:.1%} during the run (reference loop).[/dim]\n")

@@ -63,16 +63,19 @@ def _time_calls(flavour: Flavour, op: Op, loops: int) -> float:
 
 
 def reference_loop() -> float:
-    """Seconds for a fixed piece of pure-Python work: the host's speed at this moment.
+    """CPU seconds for a fixed piece of pure-Python work: the host's speed at this moment.
 
     The same work in every worker of a run, so dividing a value by the time around it
-    removes what the host's speed did to it (see :mod:`triptych.stats`).
+    removes what the host's speed did to it (see :mod:`triptych.stats`). It is timed in CPU
+    time: on a quiet host that varies as wall time does, and on a crowded one it leaves out
+    the moments the worker was not running at all, which a 2 ms loop would otherwise
+    catch whole (a wall-clock reading then varied 25-fold, from 2 to 97 ms).
     """
-    started = time.perf_counter()
+    started = time.thread_time()
     total = 0
     for i in range(REFERENCE_ITERATIONS):
         total += i * i % 7
-    return time.perf_counter() - started
+    return time.thread_time() - started
 
 
 def _peak_memory(flavour: Flavour, op: Op) -> float:
