@@ -16,7 +16,8 @@ from packaging.requirements import Requirement
 
 ROOT = Path(__file__).parent
 sys.path.insert(0, str(ROOT))
-from triptych.flavours import FLAVOUR_NAMES, FLAVOURS  # noqa: E402  (stdlib only, no install needed)
+from triptych.benchmarks import BENCHMARKS  # noqa: E402  (stdlib only, no install needed)
+from triptych.flavours import FLAVOUR_NAMES, FLAVOURS  # noqa: E402
 
 PYTHONS = ["3.11", "3.12", "3.13"]
 # Lower bounds come from pyproject.toml, so a bump there reaches every virtualenv made here.
@@ -26,11 +27,19 @@ _PINS = {
     for line in [*_PROJECT["dependencies"], *_PROJECT["optional-dependencies"]["bench"]]
 }
 # Each flavour's virtualenv holds the project (installed without its dependencies), the
-# measuring tools, and only its own async libraries (Flavour.requirements()): the asyncio
-# flavours run without trio, which proves the packages don't lean on each other. (httpx
-# itself depends on anyio, so anyio is in every one.)
-FLAVOUR_NEEDS = {flavour.name: [_PINS[name] for name in flavour.requirements()] for flavour in FLAVOURS}
-FLAVOUR_NEEDS["reference"] = [_PINS["aiohttp"], _PINS["uvloop"]]
+# measuring tools, only its own async libraries (Flavour.requirements()) and what the
+# benchmarks that run on it need (aiohttp for the reference on the asyncio loops): the
+# asyncio flavours run without trio, which proves the packages don't lean on each other.
+# (httpx itself depends on anyio, so anyio is in every one.)
+FLAVOUR_NEEDS = {
+    flavour.name: [
+        _PINS[name]
+        for name in sorted(
+            {*flavour.requirements()}.union(*(b.needs for b in BENCHMARKS.values() if b.runs_on(flavour.name)))
+        )
+    ]
+    for flavour in FLAVOURS
+}
 TOOLS = [_PINS["httpx"], _PINS["pyperf"], _PINS["rich"]]
 ANYIO_VERSIONS = ["4.13.0", "latest"]
 
@@ -87,18 +96,17 @@ def _flavour_python(session: nox.Session, flavour: str, *, anyio: str = "latest"
 
 
 @nox.session(python=PYTHONS[0], default=False)
-@nox.parametrize("flavour", [*FLAVOUR_NAMES, "reference"], ids=[*FLAVOUR_NAMES, "reference"])
+@nox.parametrize("flavour", FLAVOUR_NAMES, ids=list(FLAVOUR_NAMES))
 def bench(session: nox.Session, flavour: str) -> None:
     """Benchmark one flavour in a virtualenv holding only its own libraries (`-- --profile full`)."""
     session.install("--no-deps", "-e", ".")
     session.install(*TOOLS, *FLAVOUR_NEEDS[flavour])
-    which = ["--reference", "--flavour", "asyncio"] if flavour == "reference" else ["--flavour", flavour]
-    session.run("python", "-m", "triptych", "bench", *which, *session.posargs)
+    session.run("python", "-m", "triptych", "bench", "--flavour", flavour, *session.posargs)
 
 
 @nox.session(python=False)
 def compare(session: nox.Session) -> None:
-    """Benchmark all six flavours and the references, each in its own virtualenv; print the comparison.
+    """Benchmark all six flavours (with the reference clients), each in its own virtualenv; print the comparison.
 
     Quick profile by default; `nox -s compare -- --profile full` for the full one.
     """
@@ -140,9 +148,7 @@ def _tools(session: nox.Session) -> str:
 
 def _compare(session: nox.Session, *, anyio: str, tag: str, extra: list[str]) -> None:
     tools = _tools(session)
-    flavours = (
-        [*FLAVOUR_NAMES, "reference"] if anyio == "latest" else ["asyncio", "trio", "anyio-asyncio", "anyio-trio"]
-    )
+    flavours = FLAVOUR_NAMES if anyio == "latest" else ("asyncio", "trio", "anyio-asyncio", "anyio-trio")
     pythons = [f"{name}={_flavour_python(session, name, anyio=anyio)}" for name in flavours]
     arguments = [argument for pair in pythons for argument in ("--python", pair)]
     if tag:

@@ -15,12 +15,19 @@ import pyperf
 import pytest
 from rich.console import Console
 
-from triptych.bench import BENCHMARKS, PROFILES, REFERENCE_PROFILES, REFERENCES, Profile
+from triptych.agreement import agreement
+from triptych.benchmarks import BENCHMARKS, PROFILES, Profile
 from triptych.cli import main
-from triptych.compare import Row, agreement, load, report, run_benchmarks
 from triptych.plots import write_plots
+from triptych.report import report
+from triptych.results import Row, load
+from triptych.runner import run_benchmarks
 
-TINY = Profile("tiny", processes=2, warmups=1, values=2, benchmarks=("spawn_join[n=100]", "checkpoints[n=10000]"))
+# Two rounds, always: a target of 0 is never reached.
+TINY = Profile(
+    "tiny", min_rounds=2, max_rounds=2, warmups=1, values=2, budget=60, target=0.0,
+    benchmarks=("spawn_join[n=100]", "checkpoints[n=10000]"),
+)  # fmt: skip
 
 
 def _console() -> tuple[Console, io.StringIO]:
@@ -31,25 +38,25 @@ def _console() -> tuple[Console, io.StringIO]:
 def test_every_profile_names_known_benchmarks() -> None:
     for profile in PROFILES.values():
         assert set(profile.benchmarks) <= set(BENCHMARKS)
-        assert set(REFERENCE_PROFILES[profile.name]) <= set(REFERENCES)
     groups = {BENCHMARKS[name].group for name in PROFILES["quick"].benchmarks}
     assert {"fanout", "pipeline", "timeouts", "cancellation", "locks"} <= groups
     assert {"spawn_join", "checkpoints", "handoff", "handoff+checkpoint", "lock_handoff"} <= groups
-    assert {"timeout_scope", "cancel_waiting", "httpx-serial"} <= groups
+    assert {"timeout_scope", "cancel_waiting", "httpx-serial", "aiohttp"} <= groups
 
 
 def test_results_are_pyperf_files_with_what_changes_a_number(tmp_path: Path) -> None:
     console, _ = _console()
 
-    written = run_benchmarks(TINY, {"asyncio": sys.executable, "trio": sys.executable}, tmp_path, console=console)
+    outcome = run_benchmarks(TINY, {"asyncio": sys.executable, "trio": sys.executable}, tmp_path, console=console)
+    written = outcome.written
 
     assert sorted(path.name for path in written) == ["asyncio.json", "trio.json"]
     for path in written:
         suite = pyperf.BenchmarkSuite.load(str(path))
         assert sorted(suite.get_benchmark_names()) == ["checkpoints[n=10000]", "spawn_join[n=100]"]
         benchmark = suite.get_benchmark("spawn_join[n=100]")
-        assert len(benchmark.get_runs()) == TINY.processes
-        assert benchmark.get_nvalue() == TINY.processes * TINY.values
+        assert len(benchmark.get_runs()) == TINY.max_rounds
+        assert benchmark.get_nvalue() == TINY.max_rounds * TINY.values
         metadata = benchmark.get_metadata()
         assert metadata["triptych_flavour"] == path.stem
         assert metadata["python_version"] == ".".join(map(str, sys.version_info[:3]))
@@ -58,7 +65,7 @@ def test_results_are_pyperf_files_with_what_changes_a_number(tmp_path: Path) -> 
         assert benchmark.get_runs()[0].get_metadata()["triptych_kib_per_unit"] > 0
         # One run per round, all from the same run of the runner, so values can be paired.
         runs = [run.get_metadata() for run in benchmark.get_runs()]
-        assert [run["triptych_round"] for run in runs] == list(range(TINY.processes))
+        assert [run["triptych_round"] for run in runs] == list(range(TINY.max_rounds))
         assert len({run["triptych_run"] for run in runs}) == 1
         # With two CPUs or more, the workers have one to themselves.
         cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
@@ -73,10 +80,12 @@ def test_results_are_pyperf_files_with_what_changes_a_number(tmp_path: Path) -> 
 def test_a_crashing_flavour_is_reported_and_the_others_finish(tmp_path: Path) -> None:
     console, output = _console()
 
-    written = run_benchmarks(TINY, {"asyncio": sys.executable, "trio": "/bin/false"}, tmp_path, console=console)
+    outcome = run_benchmarks(TINY, {"asyncio": sys.executable, "trio": "/bin/false"}, tmp_path, console=console)
+    written = outcome.written
 
     assert [path.name for path in written] == ["asyncio.json"]
     assert "trio: worker failed" in output.getvalue()
+    assert outcome.failed == ["trio: worker failed: exit status 1"]
 
 
 def test_a_worker_that_prints_to_stdout_is_reported_and_the_others_finish(tmp_path: Path) -> None:
@@ -85,7 +94,8 @@ def test_a_worker_that_prints_to_stdout_is_reported_and_the_others_finish(tmp_pa
     chatty.chmod(0o755)
     console, output = _console()
 
-    written = run_benchmarks(TINY, {"asyncio": sys.executable, "trio": str(chatty)}, tmp_path, console=console)
+    outcome = run_benchmarks(TINY, {"asyncio": sys.executable, "trio": str(chatty)}, tmp_path, console=console)
+    written = outcome.written
 
     assert [path.name for path in written] == ["asyncio.json"]
     assert "trio: worker failed: it printed 'hello'" in output.getvalue()
@@ -100,33 +110,48 @@ def test_a_flavour_that_measured_nothing_keeps_no_file(tmp_path: Path) -> None:
     broken.chmod(0o755)
     console, output = _console()
 
-    written = run_benchmarks(TINY, {"asyncio": sys.executable, "trio": str(broken)}, tmp_path, console=console)
+    outcome = run_benchmarks(TINY, {"asyncio": sys.executable, "trio": str(broken)}, tmp_path, console=console)
+    written = outcome.written
 
     assert [path.name for path in written] == ["asyncio.json"]
     assert not list(tmp_path.rglob("trio.json"))
+    assert outcome.failed == [f"trio: {name}: FlavourUnavailable: no trio" for name in TINY.benchmarks]
     assert "FlavourUnavailable: no trio" in output.getvalue()
 
 
 def test_the_report_prints_a_table_and_a_sentence_per_benchmark(tmp_path: Path) -> None:
     console, _ = _console()
-    written = run_benchmarks(
+    outcome = run_benchmarks(
         TINY, {"asyncio": sys.executable, "anyio-asyncio": sys.executable}, tmp_path, console=console
     )
     console, output = _console()
 
-    report(load(written), console)
+    report(load(outcome.written), console)
 
-    text = output.getvalue()
+    text = " ".join(output.getvalue().split())
     assert "Spawn and join N tasks" in text
     assert "A bare checkpoint" in text
     assert "vs asyncio" in text
+    assert "95 % interval" in text
     assert "1.00x" in text
-    assert "AnyIO costs" in text
-    assert "raw asyncio on the same loop" in text
+    # What the sentence claims depends on this host's noise (test_stats checks the wording).
+    assert text.count("raw asyncio on the same loop.") + text.count("Every flavour is within noise") == 2
+    assert "The host's speed varied by" in text
 
 
 def _row(flavour: str, group: str, micro: float, kind: str = "workload") -> Row:
-    return Row("m", flavour, group, kind, "request", 2000, micro / 1e6, 0.01, 5, 1.0, 0.1, {})
+    """A row of run "r" whose values, in six slots, are ``micro`` µs within ±0.5 %."""
+    title = {"fanout": "HTTP fan-out with httpx, 100 in flight"}.get(group, group)
+    reference_for = "fanout" if kind == "reference" else ""
+    slots = {(round_, turn): micro / 1e6 * (1 + 0.005 * (turn - round_)) for round_ in range(3) for turn in range(2)}
+    return Row(
+        "m", flavour, group, kind, "request", 2000, micro / 1e6, 0.01, 6, 1.0, 0.1, {},
+        run="r", slots=slots, title=title, params={"n": 2000, "limit": 100}, reference_for=reference_for,
+    )  # fmt: skip
+
+
+def _scaled(row: Row, factor: float) -> Row:
+    return replace(row, median=row.median * factor, slots={s: v * factor for s, v in row.slots.items()})
 
 
 def test_the_fanout_sentence_is_computed_from_the_numbers() -> None:
@@ -137,7 +162,7 @@ def test_the_fanout_sentence_is_computed_from_the_numbers() -> None:
         _row("asyncio", "httpx-serial", 600, "reference"),
         _row("trio", "httpx-serial", 540, "reference"),
         _row("anyio-trio", "httpx-serial", 580, "reference"),
-        _row("reference", "aiohttp-uvloop", 90, "reference"),
+        _row("asyncio+uvloop", "aiohttp", 90, "reference"),
     ]
     console, output = _console()
 
@@ -148,7 +173,7 @@ def test_the_fanout_sentence_is_computed_from_the_numbers() -> None:
     assert "aiohttp (uvloop) is 5.0x faster" in text
     assert "1.12-1.20x httpx's own one-at-a-time rate" in text
 
-    slow = [replace(r, median=r.median * 3) if r.flavour == "anyio-trio" else r for r in rows]
+    slow = [_scaled(r, 3) if r.flavour == "anyio-trio" else r for r in rows]
     console, output = _console()
     report(slow, console)
     assert "The loop matters here: trio is 3.5x as fast as anyio-trio" in " ".join(output.getvalue().split())
@@ -196,16 +221,27 @@ def test_ratios_within_a_run_pair_values_timed_side_by_side() -> None:
     assert "2.73x" in output.getvalue()
 
 
-def test_agreement_says_how_far_apart_two_runs_put_each_ratio() -> None:
-    first = [_row("asyncio", "locks", 10), _row("trio", "locks", 20), _row("anyio-trio", "locks", 30)]
-    second = [_row("asyncio", "locks", 10), _row("trio", "locks", 20.6), _row("anyio-trio", "locks", 36)]
+def _noisy(row: Row, noise: float) -> Row:
+    """``row`` with its values spread by ±``noise`` in an order unlike asyncio's."""
+    shuffle = [0, 3, 1, 5, 2, 4]
+    slots = {slot: value * (1 + noise * (shuffle[i] - 2.5) / 2.5) for i, (slot, value) in enumerate(row.slots.items())}
+    return replace(row, slots=slots)
+
+
+def test_agreement_judges_by_intervals_and_says_how_far_apart_two_runs_put_each_ratio() -> None:
+    first = [_row("asyncio", "locks", 10), _noisy(_row("trio", "locks", 20), 0.04), _row("anyio-trio", "locks", 30)]
+    second = [_row("asyncio", "locks", 10), _noisy(_row("trio", "locks", 20.6), 0.04), _row("anyio-trio", "locks", 36)]
     console, output = _console()
 
+    # trio's intervals (±4 % noise) overlap though 3 % apart; anyio-trio's, exact, do not.
     assert not agreement(first, second, console)
 
     text = " ".join(output.getvalue().split())
-    assert "1 of 2 ratios to asyncio agree within 5%; the furthest apart differ by 16.7%." in text
-    assert agreement(first, second, _console()[0], within=0.2)
+    assert "1 of 2 ratios to asyncio agree (their 95 % intervals overlap); 1 of 2 are within 5%;" in text
+    assert "the furthest apart differ by 16.7%." in text
+    assert "│ workload │ 2 │ 1 │ 1 │" in text, "the by-kind table counts the ratios within 5 %"
+    wide = [first[0], first[1], _noisy(first[2], 0.2)]
+    assert agreement(wide, [second[0], second[1], _noisy(second[2], 0.2)], _console()[0])
     with pytest.raises(ValueError, match="one run, in one context"):
         agreement([*first, replace(first[0], context="other")], second, console)
 
@@ -223,6 +259,15 @@ def test_the_plots_are_png_files_per_context(tmp_path: Path) -> None:
     for path in written:
         assert path.parent == tmp_path / "m"
         assert path.read_bytes().startswith(b"\x89PNG")
+
+
+def test_bench_exits_non_zero_with_a_line_saying_what_failed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["bench", "--python", "trio=/bin/false", "--out", str(tmp_path)])
+
+    assert code == 1
+    assert "failed: trio: worker failed: exit status 1" in " ".join(capsys.readouterr().out.split())
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,7 @@
 """``triptych``: run the workloads on every flavour and print what happened.
 
 triptych fanout [--requests N] [--limit L] [--delay-ms D] [--fail-every K] [--flavour NAME ...]
-triptych bench [--profile quick|full] [--python FLAVOUR=EXE ...] [--reference] [--out DIR] [--tag TAG]
+triptych bench [--profile quick|full] [--flavour NAME ...] [--python FLAVOUR=EXE ...] [--out DIR] [--tag TAG]
 triptych report [PATH ...] [--plots DIR]
 triptych agreement FIRST SECOND [--within PERCENT]
 triptych divergences [--json] [--flavour NAME ...]
@@ -27,7 +27,7 @@ from triptych.flavours import FLAVOUR_NAMES, FLAVOURS, Flavour, FlavourUnavailab
 from triptych.server import LoopbackServer
 
 if TYPE_CHECKING:
-    from triptych.compare import Row
+    from triptych.results import Row
 
 __all__ = ["main"]
 
@@ -111,25 +111,29 @@ def _fanout_command(args: argparse.Namespace, console: Console) -> int:
 
 
 def _bench_command(args: argparse.Namespace, console: Console) -> int:
-    from triptych.bench import PROFILES
-    from triptych.compare import load, report, run_benchmarks
+    from triptych.benchmarks import PROFILES
+    from triptych.report import report
+    from triptych.results import load
+    from triptych.runner import run_benchmarks
 
     interpreters = dict(args.python or [])
     flavours = args.flavour or ([] if args.python else list(FLAVOUR_NAMES))
     chosen = {name: interpreters.get(name, sys.executable) for name in flavours}
     chosen.update(interpreters)
-    if args.reference:
-        chosen.setdefault("reference", sys.executable)
-    written = run_benchmarks(PROFILES[args.profile], chosen, Path(args.out), tag=args.tag, console=console)
-    rows = load(written)
+    outcome = run_benchmarks(PROFILES[args.profile], chosen, Path(args.out), tag=args.tag, console=console)
+    rows = load(outcome.written)
     report(rows, console)
-    console.print(f"[dim]results: {', '.join(str(p) for p in written)}[/dim]")
+    console.print(f"[dim]results: {', '.join(str(p) for p in outcome.written)}[/dim]")
     _plot(rows, Path(args.out), console)
-    return 0 if len(written) == len(chosen) else 1
+    if outcome.failed:
+        console.print(f"[red]failed: {'; '.join(outcome.failed)}[/red]")
+        return 1
+    return 0
 
 
 def _report_command(args: argparse.Namespace, console: Console) -> int:
-    from triptych.compare import load, report
+    from triptych.report import report
+    from triptych.results import load
 
     try:
         rows = load(Path(p) for p in args.paths)
@@ -156,7 +160,8 @@ def _plot(rows: list[Row], out_dir: Path, console: Console) -> None:
 
 
 def _agreement_command(args: argparse.Namespace, console: Console) -> int:
-    from triptych.compare import agreement, load
+    from triptych.agreement import agreement
+    from triptych.results import load
 
     try:
         first, second = load([Path(args.first)]), load([Path(args.second)])
@@ -197,8 +202,8 @@ def _count(minimum: int) -> Callable[[str], int]:
 
 def _flavour_python(text: str) -> tuple[str, str]:
     flavour, equals, python = text.partition("=")
-    if not equals or flavour not in {*FLAVOUR_NAMES, "reference"}:
-        names = ", ".join([*FLAVOUR_NAMES, "reference"])
+    if not equals or flavour not in FLAVOUR_NAMES:
+        names = ", ".join(FLAVOUR_NAMES)
         raise argparse.ArgumentTypeError(f"expected FLAVOUR=EXE with FLAVOUR one of {names}")
     if not (shutil.which(python) or Path(python).is_file()):
         raise argparse.ArgumentTypeError(f"no interpreter at {python!r}")
@@ -220,7 +225,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     bench.add_argument(
         "--python", action="append", type=_flavour_python, metavar="FLAVOUR=EXE", help="run FLAVOUR with this python"
     )
-    bench.add_argument("--reference", action="store_true", help="also run the aiohttp reference rows")
     bench.add_argument("--out", default="results", help="folder for the pyperf files (default results/)")
     bench.add_argument("--tag", default="", help="appended to the context name, e.g. anyio-4.13")
     show = commands.add_parser("report", help="print the comparison of result files or folders")

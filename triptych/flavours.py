@@ -11,12 +11,11 @@ fails the run with the package to install instead of failing (or skipping) at im
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 import math
 import sys
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, Literal, TypeVar
 
@@ -24,6 +23,8 @@ __all__ = ["FLAVOURS", "FLAVOUR_NAMES", "Flavour", "FlavourUnavailable", "get"]
 
 T = TypeVar("T")
 Loop = Literal["asyncio", "uvloop", "trio"]
+Watcher = Callable[[Callable[[], object]], Coroutine[Any, Any, None]]
+"""A task that calls its argument (a cancel) when it sees fit."""
 
 
 class FlavourUnavailable(RuntimeError):
@@ -39,6 +40,10 @@ class Flavour:
     package: str
     loop: Loop
     eager: bool = False
+    _library: _Library = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_library", _LIBRARIES[self.library])
 
     @property
     def library(self) -> str:
@@ -96,67 +101,17 @@ class Flavour:
         self.check()
         if virtual_clock and not self.has_virtual_clock:
             raise ValueError(f"flavour {self.name!r} has no virtual clock: uvloop's clock cannot be replaced")
-        if self.library == "anyio":
-            import anyio
-
-            options: dict[str, Any] = {}
-            if self.loop == "uvloop":
-                options["use_uvloop"] = True
-            if virtual_clock:
-                options["clock" if self.loop == "trio" else "loop_factory"] = _virtual_clock(self.loop)
-            backend = "trio" if self.loop == "trio" else "asyncio"
-            return anyio.run(_anyio_within, deadline, fn, *args, backend=backend, backend_options=options)
-        if self.loop == "trio":
-            import trio
-
-            clock = _virtual_clock("trio") if virtual_clock else None
-            return trio.run(_trio_within, deadline, fn, *args, clock=clock)
-        loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None
-        if self.loop == "uvloop":
-            import uvloop
-
-            loop_factory = uvloop.new_event_loop
-        elif virtual_clock:
-            loop_factory = _virtual_clock("asyncio")
-        if self.eager:
-            loop_factory = _eager(loop_factory or asyncio.new_event_loop)
-        with asyncio.Runner(loop_factory=loop_factory) as runner:
-            return runner.run(_asyncio_within(deadline, fn, *args))
+        return self._library.run(self, fn, args, virtual_clock=virtual_clock, deadline=deadline)
 
     async def count_tasks(self) -> int:
         """The number of tasks alive on the running loop (call it from inside :meth:`run`)."""
-        if self.library == "anyio":
-            import anyio
-
-            return len(anyio.get_running_tasks())
-        if self.loop == "trio":
-            import trio
-
-            return trio.lowlevel.current_statistics().tasks_living
-        return len(asyncio.all_tasks())
+        return await self._library.count_tasks()
 
     async def cancelled_after(self, seconds: float, fn: Callable[..., Awaitable[Any]], *args: Any) -> bool:
         """Await ``fn(*args)`` inside the library's own cancel scope with a deadline of
         ``seconds``: a cancel from outside the call. Return True if the deadline cancelled it
         (call it from inside :meth:`run`)."""
-        if self.library == "anyio":
-            import anyio
-
-            with anyio.move_on_after(seconds) as scope:
-                await fn(*args)
-            return scope.cancelled_caught
-        if self.loop == "trio":
-            import trio
-
-            with trio.move_on_after(seconds) as trio_scope:
-                await fn(*args)
-            return trio_scope.cancelled_caught
-        try:
-            async with asyncio.timeout(seconds):
-                await fn(*args)
-        except TimeoutError:
-            return True
-        return False
+        return await self._library.cancelled_after(seconds, fn, *args)
 
     async def cancelled_when(
         self, condition: Callable[[], bool], fn: Callable[..., Awaitable[Any]], *args: Any
@@ -167,7 +122,6 @@ class Flavour:
         too early (a virtual clock jumps to it whenever the loop is idle, e.g. while a thread
         works). Return True if the cancel came before ``fn`` returned (call it from inside
         :meth:`run`)."""
-
         fired = False
 
         async def cancel_when_ready(cancel: Callable[[], object]) -> None:
@@ -177,60 +131,220 @@ class Flavour:
             fired = True
             cancel()
 
-        if self.library == "anyio":
-            import anyio
-
-            async with anyio.create_task_group() as tasks:
-                tasks.start_soon(cancel_when_ready, tasks.cancel_scope.cancel)
-                await fn(*args)
-                tasks.cancel_scope.cancel()  # fn returned first: stop the watcher
-            return fired
-        if self.loop == "trio":
-            import trio
-
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(cancel_when_ready, nursery.cancel_scope.cancel)
-                await fn(*args)
-                nursery.cancel_scope.cancel()  # fn returned first: stop the watcher
-            return fired
-        task = asyncio.current_task()
-        assert task is not None
-        watcher = asyncio.create_task(cancel_when_ready(task.cancel))
-        try:
-            await fn(*args)
-        except asyncio.CancelledError:
-            # Ours only if the watcher sent it and nobody else cancelled this task too.
-            if not fired or task.uncancel() > 0:
-                raise
-        finally:
-            watcher.cancel()
-            await asyncio.wait([watcher])
+        await self._library.cancelled_by(cancel_when_ready, fn, *args)
         return fired
 
     async def current_time(self) -> float:
         """The running loop's clock, virtual under ``virtual_clock`` (call it from inside :meth:`run`)."""
-        if self.library == "anyio":
-            import anyio
-
-            return anyio.current_time()
-        if self.loop == "trio":
-            import trio
-
-            return trio.current_time()
-        return asyncio.get_running_loop().time()
+        return await self._library.current_time()
 
     async def sleep(self, seconds: float) -> None:
         """The library's own sleep (call it from inside :meth:`run`)."""
-        if self.library == "anyio":
-            import anyio
+        await self._library.sleep(seconds)
 
-            await anyio.sleep(seconds)
-        elif self.loop == "trio":
-            import trio
 
-            await trio.sleep(seconds)
-        else:
-            await asyncio.sleep(seconds)
+# --- One adapter per library ---------------------------------------------------------------
+#
+# Each flavour picks its adapter once, by the library its package is written against, as
+# AnyIO picks a backend class. Each imports its library only when called, so a flavour whose
+# library is missing fails in check() with the package to install.
+
+
+class _Library:
+    """How one async library runs a coroutine function, and the few calls the suite needs."""
+
+    def run(
+        self,
+        flavour: Flavour,
+        fn: Callable[..., Awaitable[T]],
+        args: tuple[Any, ...],
+        *,
+        virtual_clock: bool,
+        deadline: float | None,
+    ) -> T:
+        raise NotImplementedError
+
+    async def count_tasks(self) -> int:
+        raise NotImplementedError
+
+    async def cancelled_after(self, seconds: float, fn: Callable[..., Awaitable[Any]], *args: Any) -> bool:
+        raise NotImplementedError
+
+    async def cancelled_by(self, canceller: Watcher, fn: Callable[..., Awaitable[Any]], *args: Any) -> None:
+        """Await ``fn(*args)`` in a cancel scope that ``canceller``, run beside it, may cancel."""
+        raise NotImplementedError
+
+    async def current_time(self) -> float:
+        raise NotImplementedError
+
+    async def sleep(self, seconds: float) -> None:
+        raise NotImplementedError
+
+
+class _Asyncio(_Library):
+    def run(
+        self,
+        flavour: Flavour,
+        fn: Callable[..., Awaitable[T]],
+        args: tuple[Any, ...],
+        *,
+        virtual_clock: bool,
+        deadline: float | None,
+    ) -> T:
+        import asyncio
+
+        loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None
+        if flavour.loop == "uvloop":
+            import uvloop
+
+            loop_factory = uvloop.new_event_loop
+        elif virtual_clock:
+            loop_factory = _virtual_clock("asyncio")
+        if flavour.eager:
+            loop_factory = _eager(loop_factory or asyncio.new_event_loop)
+        with asyncio.Runner(loop_factory=loop_factory) as runner:
+            return runner.run(_asyncio_within(deadline, fn, *args))
+
+    async def count_tasks(self) -> int:
+        import asyncio
+
+        return len(asyncio.all_tasks())
+
+    async def cancelled_after(self, seconds: float, fn: Callable[..., Awaitable[Any]], *args: Any) -> bool:
+        import asyncio
+
+        try:
+            async with asyncio.timeout(seconds):
+                await fn(*args)
+        except TimeoutError:
+            return True
+        return False
+
+    async def cancelled_by(self, canceller: Watcher, fn: Callable[..., Awaitable[Any]], *args: Any) -> None:
+        import asyncio
+
+        task = asyncio.current_task()
+        assert task is not None
+        watcher = asyncio.create_task(canceller(task.cancel))
+        try:
+            await fn(*args)
+        except asyncio.CancelledError:
+            # Ours only if the watcher sent it and nobody else cancelled this task too.
+            if not watcher.done() or task.uncancel() > 0:
+                raise
+        finally:
+            watcher.cancel()
+            await asyncio.wait([watcher])
+
+    async def current_time(self) -> float:
+        import asyncio
+
+        return asyncio.get_running_loop().time()
+
+    async def sleep(self, seconds: float) -> None:
+        import asyncio
+
+        await asyncio.sleep(seconds)
+
+
+class _Trio(_Library):
+    def run(
+        self,
+        flavour: Flavour,
+        fn: Callable[..., Awaitable[T]],
+        args: tuple[Any, ...],
+        *,
+        virtual_clock: bool,
+        deadline: float | None,
+    ) -> T:
+        import trio
+
+        clock = _virtual_clock("trio") if virtual_clock else None
+        return trio.run(_trio_within, deadline, fn, *args, clock=clock)
+
+    async def count_tasks(self) -> int:
+        import trio
+
+        return trio.lowlevel.current_statistics().tasks_living
+
+    async def cancelled_after(self, seconds: float, fn: Callable[..., Awaitable[Any]], *args: Any) -> bool:
+        import trio
+
+        with trio.move_on_after(seconds) as scope:
+            await fn(*args)
+        return scope.cancelled_caught
+
+    async def cancelled_by(self, canceller: Watcher, fn: Callable[..., Awaitable[Any]], *args: Any) -> None:
+        import trio
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(canceller, nursery.cancel_scope.cancel)
+            await fn(*args)
+            nursery.cancel_scope.cancel()  # fn returned first: stop the watcher
+
+    async def current_time(self) -> float:
+        import trio
+
+        return trio.current_time()
+
+    async def sleep(self, seconds: float) -> None:
+        import trio
+
+        await trio.sleep(seconds)
+
+
+class _AnyIO(_Library):
+    def run(
+        self,
+        flavour: Flavour,
+        fn: Callable[..., Awaitable[T]],
+        args: tuple[Any, ...],
+        *,
+        virtual_clock: bool,
+        deadline: float | None,
+    ) -> T:
+        import anyio
+
+        options: dict[str, Any] = {}
+        if flavour.loop == "uvloop":
+            options["use_uvloop"] = True
+        if virtual_clock:
+            options["clock" if flavour.loop == "trio" else "loop_factory"] = _virtual_clock(flavour.loop)
+        backend = "trio" if flavour.loop == "trio" else "asyncio"
+        return anyio.run(_anyio_within, deadline, fn, *args, backend=backend, backend_options=options)
+
+    async def count_tasks(self) -> int:
+        import anyio
+
+        return len(anyio.get_running_tasks())
+
+    async def cancelled_after(self, seconds: float, fn: Callable[..., Awaitable[Any]], *args: Any) -> bool:
+        import anyio
+
+        with anyio.move_on_after(seconds) as scope:
+            await fn(*args)
+        return scope.cancelled_caught
+
+    async def cancelled_by(self, canceller: Watcher, fn: Callable[..., Awaitable[Any]], *args: Any) -> None:
+        import anyio
+
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(canceller, tasks.cancel_scope.cancel)
+            await fn(*args)
+            tasks.cancel_scope.cancel()  # fn returned first: stop the watcher
+
+    async def current_time(self) -> float:
+        import anyio
+
+        return anyio.current_time()
+
+    async def sleep(self, seconds: float) -> None:
+        import anyio
+
+        await anyio.sleep(seconds)
+
+
+_LIBRARIES: dict[str, _Library] = {"asyncio": _Asyncio(), "trio": _Trio(), "anyio": _AnyIO()}
 
 
 def _virtual_clock(loop: Loop) -> Any:
@@ -243,6 +357,7 @@ def _virtual_clock(loop: Loop) -> Any:
         import looptime
     except ImportError as exc:
         raise FlavourUnavailable("a virtual clock on asyncio needs looptime: pip install looptime") from exc
+    import asyncio
 
     def new_loop() -> asyncio.AbstractEventLoop:
         loop: asyncio.AbstractEventLoop = looptime.patch_event_loop(asyncio.SelectorEventLoop(), start=0)
@@ -251,10 +366,11 @@ def _virtual_clock(loop: Loop) -> Any:
     return new_loop
 
 
-def _eager(loop_factory: Callable[[], asyncio.AbstractEventLoop]) -> Callable[[], asyncio.AbstractEventLoop]:
+def _eager(loop_factory: Callable[[], Any]) -> Callable[[], Any]:
     """``loop_factory``, with each loop it makes running its tasks eagerly."""
+    import asyncio
 
-    def new_loop() -> asyncio.AbstractEventLoop:
+    def new_loop() -> Any:
         loop = loop_factory()
         loop.set_task_factory(asyncio.eager_task_factory)  # type: ignore[attr-defined,unused-ignore]
         return loop
@@ -263,6 +379,8 @@ def _eager(loop_factory: Callable[[], asyncio.AbstractEventLoop]) -> Callable[[]
 
 
 async def _asyncio_within(deadline: float | None, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
+    import asyncio
+
     async with asyncio.timeout(deadline):
         return await fn(*args)
 

@@ -13,9 +13,17 @@ from pathlib import Path
 from matplotlib.figure import Figure  # no pyplot: no display, no global state
 from matplotlib.ticker import ScalarFormatter
 
-from triptych.compare import ORDER, TITLES, Row, standard_rows, times
+from triptych.flavours import FLAVOUR_NAMES
+from triptych.report import standard_rows
+from triptych.results import Row
+from triptych.stats import times
 
 __all__ = ["write_plots"]
+
+
+def _colour(flavour: str) -> str:
+    """One colour per flavour, the same in every plot."""
+    return f"C{FLAVOUR_NAMES.index(flavour)}"
 
 
 def write_plots(rows: list[Row], out_dir: Path) -> list[Path]:
@@ -45,7 +53,7 @@ def _ratios(context: str, rows: list[Row]) -> Figure | None:
     ]
     if not benchmarks:
         return None
-    flavours = [f for f in ORDER if f != "reference" and any(r.flavour == f for g in benchmarks for r in g)]
+    flavours = [f for f in FLAVOUR_NAMES if any(r.flavour == f for g in benchmarks for r in g)]
     figure = Figure(figsize=(10, 1 + 0.17 * len(benchmarks) * len(flavours)), layout="constrained")
     axes = figure.subplots()
     height = 0.8 / len(flavours)
@@ -53,11 +61,11 @@ def _ratios(context: str, rows: list[Row]) -> Figure | None:
     for index, group_rows in enumerate(benchmarks):
         by_flavour = {r.flavour: r for r in group_rows if r.kind != "reference"}
         base = by_flavour["asyncio"]
-        labels.append(textwrap.fill(f"{TITLES.get(base.group, base.group)} (n={base.n:,})", 44))
+        labels.append(textwrap.fill(f"{base.title} (n={base.n:,})", 44))
         for position, flavour in enumerate(flavours):
             if flavour in by_flavour:
                 y = index + (position - (len(flavours) - 1) / 2) * height
-                axes.barh(y, times(by_flavour[flavour], base), height, color=f"C{position}", label=flavour)
+                axes.barh(y, times(by_flavour[flavour], base), height, color=_colour(flavour), label=flavour)
     handles, names = axes.get_legend_handles_labels()
     unique = dict(zip(names, handles, strict=True))
     axes.legend(unique.values(), unique.keys(), loc="lower right", fontsize="small")
@@ -82,9 +90,9 @@ def _scale(context: str, rows: list[Row]) -> Figure | None:
     figure = Figure(figsize=(5 * len(groups), 4), layout="constrained")
     all_axes = figure.subplots(1, len(groups), squeeze=False)
     for axes, group in zip(all_axes[0], groups, strict=True):
-        for position, flavour in enumerate(f for f in ORDER if any(r.flavour == f for r in series[group])):
+        for flavour in [f for f in FLAVOUR_NAMES if any(r.flavour == f for r in series[group])]:
             points = sorted((r.n, r.median * 1e6) for r in series[group] if r.flavour == flavour)
-            axes.plot(*zip(*points, strict=True), marker="o", color=f"C{position}", label=flavour)
+            axes.plot(*zip(*points, strict=True), marker="o", color=_colour(flavour), label=flavour)
         unit = series[group][0].unit
         axes.set_xscale("log")
         axes.set_yscale("log")
@@ -92,7 +100,7 @@ def _scale(context: str, rows: list[Row]) -> Figure | None:
         axes.yaxis.set_minor_formatter(ScalarFormatter())
         axes.set_xlabel("N")
         axes.set_ylabel(f"µs per {unit}")
-        axes.set_title(TITLES.get(group, group), fontsize="small")
+        axes.set_title(series[group][0].title, fontsize="small")
     all_axes[0][0].legend(fontsize="small")
     figure.suptitle(f"How the cost per unit grows with N [{context}]")
     return figure

@@ -1,0 +1,376 @@
+"""The benchmarks as data: named, parametrised operations, and the profiles that choose them.
+
+Variants (names and titles are built from the parameters; every parameter is recorded in
+the results):
+
+- primitives: ``spawn_join``, ``checkpoints``, ``handoff``, ``handoff+checkpoint``,
+  ``lock_handoff``, ``timeout_scope``, ``cancel_waiting`` (``impl_*/primitives.py``);
+- workloads, at a standard size, through the real ``impl_*`` modules: ``fanout``,
+  ``pipeline``, ``timeouts``, ``cancellation``, ``locks``, ``offload`` (one at a time and
+  eight at a time), ``streams`` (100 B and 64 KiB messages);
+- scale: ``spawn_join``, ``fanout`` and ``pipeline`` at N = 10^2 ... 10^5;
+- references, a kind of benchmark that times a ceiling rather than the flavour's code:
+  ``httpx-serial`` (one httpx client, one request in flight: httpx's own ceiling, on every
+  flavour's loop) and ``aiohttp`` (the client ceiling, on the asyncio and uvloop loops).
+  Each names the benchmark it is a reference for.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import subprocess
+import sys
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from shared.primitives import HANDOFF_BUFFER, HANDOFF_CONSUMERS
+
+if TYPE_CHECKING:
+    from triptych.flavours import Flavour
+
+__all__ = ["BENCHMARKS", "PROFILES", "Benchmark", "Kind", "Profile"]
+
+Kind = Literal["primitive", "workload", "reference"]
+Op = Callable[[], Awaitable[Any]]
+Make = Callable[["Flavour", str, Mapping[str, Any]], Op]
+"""``(flavour, server_url, params) -> op``; the op is awaited inside the flavour's loop."""
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    """One timed operation; each call of its op does ``n`` units."""
+
+    group: str
+    """The benchmark's family; one group measured at several ``n`` is a scale series."""
+    kind: Kind
+    unit: str
+    title_template: str
+    """Formatted with :attr:`params` to give :attr:`title`."""
+    make: Make
+    params: Mapping[str, Any]
+    """Every parameter, ``n`` included."""
+    needs_server: bool = False
+    flavours: tuple[str, ...] | None = None
+    """The flavours it runs on; None: every flavour."""
+    reference_for: str = ""
+    """For a reference: the group whose table it belongs in."""
+    needs: tuple[str, ...] = ()
+    """Packages it needs in the worker beyond the flavour's own libraries and httpx."""
+
+    @property
+    def n(self) -> int:
+        return int(self.params["n"])
+
+    @property
+    def name(self) -> str:
+        return f"{self.group}[n={self.n}]"
+
+    @property
+    def title(self) -> str:
+        return self.title_template.format(**self.params)
+
+    def runs_on(self, flavour: str) -> bool:
+        return self.flavours is None or flavour in self.flavours
+
+    def prepare(self, flavour: Flavour, server_url: str) -> Op:
+        return self.make(flavour, server_url, self.params)
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How much to measure: rounds, each with a fresh worker per flavour; in each, per
+    benchmark, ``warmups`` untimed values (the first, one call, calibrates) and ``values``
+    timed ones. A benchmark takes part in at least ``min_rounds`` and at most ``max_rounds``
+    rounds, until its ratios to asyncio are known within ``target`` (the 95 % interval's
+    furthest end, as a share of the ratio) or its share of ``budget`` seconds is spent."""
+
+    name: str
+    min_rounds: int
+    max_rounds: int
+    warmups: int
+    values: int
+    budget: float
+    target: float
+    benchmarks: tuple[str, ...]
+
+
+# --- Primitives ----------------------------------------------------------------------------
+
+
+def _primitive(call: str, **arguments: str | bool) -> Make:
+    """A call of ``impl_*/primitives.py``; a str argument names the parameter it takes its value from."""
+
+    def make(flavour: Flavour, server_url: str, params: Mapping[str, Any]) -> Op:
+        function = getattr(flavour.workload("primitives"), call)
+        kwargs = {key: params[value] if isinstance(value, str) else value for key, value in arguments.items()}
+        return lambda: function(**kwargs)
+
+    return make
+
+
+def _lock_handoff(flavour: Flavour, server_url: str, params: Mapping[str, Any]) -> Op:
+    primitives = flavour.workload("primitives")
+    return lambda: primitives.lock_handoff(tasks=params["tasks"], rounds=params["n"] // params["tasks"])
+
+
+# --- Workloads -----------------------------------------------------------------------------
+
+
+def _fanout(flavour: Flavour, server_url: str, params: Mapping[str, Any]) -> Op:
+    fanout = flavour.workload("fanout")
+    urls = [f"{server_url}/bytes/{params['body']}"] * params["n"]
+
+    async def op() -> None:
+        results = await fanout.fetch_all(urls, limit=params["limit"])
+        if not all(result.ok for result in results):
+            raise RuntimeError("a benchmark request failed")
+
+    return op
+
+
+def _pipeline(flavour: Flavour, server_url: str, params: Mapping[str, Any]) -> Op:
+    pipeline = flavour.workload("pipeline")
+
+    async def handle(item: int) -> None:
+        pass
+
+    shape = {key: params[key] for key in ("producers", "consumers", "buffer")}
+    return lambda: pipeline.run_pipeline(range(params["n"]), handler=handle, **shape)
+
+
+def _timeouts(flavour: Flavour, server_url: str, params: Mapping[str, Any]) -> Op:
+    from shared.timeouts import Job
+
+    timeouts = flavour.workload("timeouts")
+    jobs = [Job(f"job-{i}", 0.0) for i in range(params["n"])]
+    limits = {key: params[key] for key in ("limit", "job_timeout", "deadline")}
+    return lambda: timeouts.run_jobs(jobs, **limits)
+
+
+def _cancellation(flavour: Flavour, server_url: str, params: Mapping[str, Any]) -> Op:
+    from shared.cancellation import Job, JobFailed
+
+    cancellation = flavour.workload("cancellation")
+    n = params["n"]
+    jobs = [Job(f"job-{i}", 60.0) for i in range(n - 1)] + [Job("fails", 0.0, error=RuntimeError)]
+
+    async def op() -> None:
+        try:
+            await cancellation.run_all_or_nothing(jobs)
+        except JobFailed:
+            return
+        raise RuntimeError("the failing job did not fail")
+
+    return op
+
+
+def _locks(flavour: Flavour, server_url: str, params: Mapping[str, Any]) -> Op:
+    from shared.locks import Transfer
+
+    locks = flavour.workload("locks")
+    accounts = params["accounts"]
+    transfers = [Transfer(i % accounts, (i * 7 + 3) % accounts, 1) for i in range(params["n"])]
+    return lambda: locks.run_transfers([1000] * accounts, transfers, locked=True)
+
+
+def _return_at_once(item: int) -> int:
+    return item
+
+
+def _offload(flavour: Flavour, server_url: str, params: Mapping[str, Any]) -> Op:
+    offload = flavour.workload("offload")
+    return lambda: offload.run_in_threads(_return_at_once, range(params["n"]), limit=params["limit"])
+
+
+# The other side of every streams connection is the same program for every flavour: a
+# blocking-socket echo server in a process of its own, on the CPUs the worker is not pinned
+# to, a thread per connection. So the figure is the flavour's client alone: framing, writes,
+# reads, its per-echo timeout scope. ``window`` messages are in flight, so the client's CPU
+# is the limit; one at a time, two cross-process wake-ups per message would be (what
+# uvloop's echo benchmark avoids by running three clients). The peer exits with the worker.
+_ECHO_PEER = """
+import socket, sys, threading
+def serve(conn):
+    with conn:
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        while data := conn.recv(1 << 20):
+            conn.sendall(data)
+def accept(listener):
+    while True:
+        threading.Thread(target=serve, args=(listener.accept()[0],), daemon=True).start()
+listener = socket.create_server(("127.0.0.1", 0))
+print(listener.getsockname()[1], flush=True)
+threading.Thread(target=accept, args=(listener,), daemon=True).start()
+sys.stdin.read()
+"""
+
+
+@functools.cache
+def _echo_peer_port() -> int:
+    """Start the echo peer (once per worker); return the port it listens on."""
+    peer = subprocess.Popen(
+        [sys.executable, "-c", _ECHO_PEER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    if hasattr(os, "sched_getaffinity") and (others := set(range(os.cpu_count() or 1)) - os.sched_getaffinity(0)):
+        os.sched_setaffinity(peer.pid, others)
+    assert peer.stdout is not None
+    return int(peer.stdout.readline())
+
+
+def _streams(flavour: Flavour, server_url: str, params: Mapping[str, Any]) -> Op:
+    streams = flavour.workload("streams")
+    port = _echo_peer_port()
+    messages = [b"x" * params["size"]] * params["n"]
+
+    async def op() -> None:
+        echoes = await streams.echo(port, messages, window=params["window"])
+        if echoes != messages:
+            raise RuntimeError("an echo came back wrong")
+
+    return op
+
+
+# --- References ----------------------------------------------------------------------------
+
+
+def _httpx_serial(flavour: Flavour, server_url: str, params: Mapping[str, Any]) -> Op:
+    import httpx
+
+    url = f"{server_url}/bytes/{params['body']}"
+
+    async def op() -> None:
+        async with httpx.AsyncClient() as client:
+            for _ in range(params["n"]):
+                (await client.get(url)).raise_for_status()
+
+    return op
+
+
+def _aiohttp(flavour: Flavour, server_url: str, params: Mapping[str, Any]) -> Op:
+    import asyncio
+
+    import aiohttp
+
+    url = f"{server_url}/bytes/{params['body']}"
+    limit = params["limit"]
+
+    async def op() -> None:
+        connector = aiohttp.TCPConnector(limit=limit)
+        async with aiohttp.ClientSession(connector=connector) as session:
+            jobs = iter(range(params["n"]))
+
+            async def worker() -> None:
+                for _ in jobs:
+                    async with session.get(url) as response:
+                        await response.read()
+                        response.raise_for_status()
+
+            async with asyncio.TaskGroup() as tasks:
+                for _ in range(limit):
+                    tasks.create_task(worker())
+
+    return op
+
+
+# --- The registry --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Series:
+    """One benchmark group at the sizes each profile measures it at."""
+
+    group: str
+    kind: Kind
+    unit: str
+    title: str
+    make: Make
+    full: tuple[int, ...]
+    quick: tuple[int, ...]
+    params: Mapping[str, Any] = field(default_factory=dict)
+    needs_server: bool = False
+    flavours: tuple[str, ...] | None = None
+    reference_for: str = ""
+    needs: tuple[str, ...] = ()
+
+    def build(self, n: int) -> Benchmark:
+        params = {"n": n, **self.params}
+        return Benchmark(
+            self.group, self.kind, self.unit, self.title, self.make, params, self.needs_server, self.flavours,
+            self.reference_for, self.needs,
+        )  # fmt: skip
+
+
+FANOUT = {"limit": 100, "body": 64}
+HANDOFF = {"producers": 1, "consumers": HANDOFF_CONSUMERS, "buffer": HANDOFF_BUFFER}
+# The full profile measures spawn at 10^4 and 10^5, the hand-off from 1 producer to 4
+# consumers through 64, and fan-out at 2000 GETs with 100 in flight, with the references at
+# the same size; the lock hand-off takes 50 rounds per task, to fit the time budget.
+_SERIES = (
+    _Series("spawn_join", "primitive", "task", "Spawn and join N tasks", _primitive("spawn_join", n="n"),
+            (100, 1000, 10_000, 100_000), (1000, 10_000)),
+    _Series("checkpoints", "primitive", "checkpoint", "A bare checkpoint", _primitive("checkpoints", n="n"),
+            (10_000,), (5_000,)),
+    _Series("handoff", "primitive", "item",
+            "Queue/channel hand-off, {producers} producer to {consumers} consumers, buffer {buffer}",
+            _primitive("handoff", n="n", checkpoint=False), (10_000,), (5_000,), HANDOFF),
+    _Series("handoff+checkpoint", "primitive", "item",
+            "The same hand-off with a checkpoint on every put and get",
+            _primitive("handoff", n="n", checkpoint=True), (10_000,), (5_000,), HANDOFF),
+    _Series("lock_handoff", "primitive", "acquisition", "Lock hand-off under contention, {tasks} tasks",
+            _lock_handoff, (5_000,), (5_000,), {"tasks": 100}),
+    _Series("timeout_scope", "primitive", "scope", "A timeout scope that never fires",
+            _primitive("timeout_scope", n="n"), (10_000,), (5_000,)),
+    _Series("cancel_waiting", "primitive", "task", "Spawn N waiting tasks, cancel them all, join",
+            _primitive("cancel_waiting", n="n"), (1_000,), (1_000,)),
+    _Series("fanout", "workload", "request", "HTTP fan-out with httpx, {limit} in flight", _fanout,
+            (100, 1000, 2000, 10_000), (500,), FANOUT, needs_server=True),
+    _Series("httpx-serial", "reference", "request", "httpx, {limit} in flight", _httpx_serial,
+            (500,), (200,), {**FANOUT, "limit": 1}, needs_server=True, reference_for="fanout"),
+    _Series("aiohttp", "reference", "request", "aiohttp, {limit} in flight", _aiohttp,
+            (2000,), (500,), FANOUT, needs_server=True, flavours=("asyncio", "asyncio+uvloop"),
+            reference_for="fanout", needs=("aiohttp",)),
+    _Series("pipeline", "workload", "item",
+            "Producer/consumer pipeline, {producers} producer, {consumers} consumers, buffer {buffer}",
+            _pipeline, (100, 1000, 10_000, 100_000), (1000, 10_000), HANDOFF),
+    _Series("timeouts", "workload", "job",
+            "Jobs under a per-job timeout and a deadline, {limit} at a time, shielded cleanup", _timeouts,
+            (1000,), (1000,), {"limit": 100, "job_timeout": 60, "deadline": 600}),
+    _Series("cancellation", "workload", "job",
+            "All-or-nothing: one job fails, the others are cancelled and cleaned up", _cancellation,
+            (1000,), (1000,)),
+    _Series("locks", "workload", "transfer", "Transfers under per-account locks, {accounts} accounts", _locks,
+            (1000,), (1000,), {"accounts": 10}),
+    # limit 1 is the sequential round trip on Trio and AnyIO; asyncio's one executor thread
+    # takes the next queued call without going back to the loop, so there it is pipelined.
+    _Series("offload", "workload", "call", "Calls in worker threads that return at once, {limit} at a time",
+            _offload, (2000,), (1000,), {"limit": 1}),
+    _Series("offload-parallel", "workload", "call",
+            "Calls in worker threads that return at once, {limit} at a time", _offload, (2000,), (1000,),
+            {"limit": 8}),
+    _Series("streams", "workload", "message", "TCP echo of {size} B messages, {window} in flight", _streams,
+            (2000,), (1000,), {"size": 100, "window": 16}),
+    _Series("streams-64KiB", "workload", "message", "TCP echo of {size} B messages, {window} in flight", _streams,
+            (200,), (100,), {"size": 65536, "window": 16}),
+)  # fmt: skip
+
+
+def _profile_benchmarks(profile: Literal["full", "quick"]) -> list[Benchmark]:
+    return [series.build(n) for series in _SERIES for n in getattr(series, profile)]
+
+
+BENCHMARKS: dict[str, Benchmark] = {b.name: b for b in _profile_benchmarks("full") + _profile_benchmarks("quick")}
+
+# The quick profile measures for at most 160 s, so that with the workers' start and the
+# files' writing it ends within 3 minutes on any host.
+PROFILES: dict[str, Profile] = {
+    "quick": Profile(
+        "quick", min_rounds=3, max_rounds=40, warmups=1, values=2, budget=160, target=0.025,
+        benchmarks=tuple(b.name for b in _profile_benchmarks("quick")),
+    ),
+    "full": Profile(
+        "full", min_rounds=6, max_rounds=40, warmups=2, values=5, budget=3600, target=0.025,
+        benchmarks=tuple(b.name for b in _profile_benchmarks("full")),
+    ),
+}  # fmt: skip

@@ -1,0 +1,175 @@
+"""Statistics over measured values: speed-normalised values, ratios with 95 % intervals, the host's noise.
+
+The host's speed drifts: on a shared VM a fixed pure-Python loop varies by 15-30 % over
+seconds. Each worker times a fixed reference loop right before and right after every value,
+and a value divided by the mean of the two is the value at a constant host speed. A ratio
+between two flavours is the median of the ratios of their values taken side by side (same
+round, same position; same run), normalised where :data:`NORMALISED_KINDS` says it helps;
+values never taken side by side (another run, another benchmark) are compared by their
+medians. Its 95 % interval comes from a bootstrap: rounds are resampled, then the pairs
+within each, so a difference between worker processes widens the interval as it should.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import statistics
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from triptych.results import Row, Slot
+
+__all__ = [
+    "NOISY",
+    "NORMALISED_KINDS",
+    "TARGET",
+    "Ratio",
+    "level",
+    "noise",
+    "normalised",
+    "ratio",
+    "slot_ratio",
+    "times",
+    "values_of",
+]
+
+NORMALISED_KINDS = frozenset({"primitive"})
+"""The benchmark kinds whose ratios are taken from speed-normalised values.
+
+Measured with two quick runs in a row on a crowded 2-core VM (`triptych agreement`'s table
+by kind): normalised, 9 of 40 primitive ratios agreed within 5 %, raw 7; workloads 5 of 30
+against 6 raw, references 1 of 6 against 3. The workloads' values are long (fan-out takes
+a quarter of a second) or I/O-bound, so a 2 ms loop at their edges does not read the speed
+they ran at. Re-measure on a quieter host before widening this.
+"""
+
+TARGET = 0.025
+"""The precision the runner aims at: each ratio's 95 % interval within ± this share of it."""
+
+NOISY = 0.10
+"""A run whose reference loop varied more than this (coefficient of variation) is flagged."""
+
+RESAMPLES = 1000
+
+
+@dataclass(frozen=True)
+class Ratio:
+    """How many times as long one thing takes as another, with its 95 % interval."""
+
+    value: float
+    low: float
+    high: float
+    pairs: int
+    """Values paired side by side (0: compared by medians)."""
+
+    @property
+    def within_noise(self) -> bool:
+        """True when the interval holds 1.0: no order between the two can be claimed."""
+        return self.low <= 1.0 <= self.high
+
+    @property
+    def precision(self) -> float:
+        """The interval's furthest end from the estimate, as a share of it."""
+        return max(self.high / self.value - 1, 1 - self.low / self.value)
+
+    def overlaps(self, other: Ratio) -> bool:
+        return self.low <= other.high and other.low <= self.high
+
+    def __str__(self) -> str:
+        return f"{self.value:.2f}x"
+
+    @property
+    def interval(self) -> str:
+        return f"{self.low:.2f}-{self.high:.2f}"
+
+
+def normalised(values: Mapping[Slot, float], speeds: Mapping[Slot, float]) -> dict[Slot, float]:
+    """Each value divided by the host's reference time around it (values without one are left out)."""
+    return {slot: value / speeds[slot] for slot, value in values.items() if speeds.get(slot)}
+
+
+def _bootstrap(groups: list[list[float]], rng: random.Random) -> float:
+    """The median of one two-stage resample: groups with replacement, then members within each."""
+    sample = []
+    for _ in groups:
+        group = rng.choice(groups)
+        sample += rng.choices(group, k=len(group))
+    return statistics.median(sample)
+
+
+def _interval(estimate: float, draws: list[float]) -> tuple[float, float]:
+    draws.sort()
+    low, high = draws[int(0.025 * len(draws))], draws[math.ceil(0.975 * len(draws)) - 1]
+    return min(low, estimate), max(high, estimate)
+
+
+def slot_ratio(first: Mapping[Slot, float], second: Mapping[Slot, float], *, seed: int = 0) -> Ratio:
+    """``first`` over ``second``: paired by slot where they share slots, else by medians.
+
+    The estimate and the bootstrap work on logarithms, so ``a/b`` and ``b/a`` are mirror images.
+    """
+    rng = random.Random(seed)
+    pairs = sorted(first.keys() & second.keys())
+    if pairs:
+        by_round: dict[int, list[float]] = defaultdict(list)
+        for slot in pairs:
+            by_round[slot[0]].append(math.log(first[slot] / second[slot]))
+        groups = list(by_round.values())
+        estimate = statistics.median(log for group in groups for log in group)
+        draws = [_bootstrap(groups, rng) for _ in range(RESAMPLES)]
+    else:
+        firsts, seconds = _by_round(first), _by_round(second)
+        estimate = math.log(statistics.median(first.values()) / statistics.median(second.values()))
+        draws = [math.log(_bootstrap(firsts, rng) / _bootstrap(seconds, rng)) for _ in range(RESAMPLES)]
+    low, high = _interval(estimate, draws)
+    return Ratio(math.exp(estimate), math.exp(low), math.exp(high), len(pairs))
+
+
+def _by_round(values: Mapping[Slot, float]) -> list[list[float]]:
+    groups: dict[int, list[float]] = defaultdict(list)
+    for (round_, _), value in values.items():
+        groups[round_].append(value)
+    return list(groups.values())
+
+
+def values_of(row: Row) -> dict[Slot, float]:
+    """The values a ratio is taken from: speed-normalised where the kind is, and the row has readings."""
+    if row.kind in NORMALISED_KINDS and row.speeds:
+        return normalised(row.slots, row.speeds)
+    return dict(row.slots)
+
+
+def ratio(row: Row, other: Row, *, normalise: bool = True) -> Ratio:
+    """How many times as long ``row`` takes as ``other``, with a 95 % interval.
+
+    Values are paired when both rows are the same benchmark in the same run; ``normalise``
+    False compares the raw times.
+    """
+    paired = bool(row.run) and row.run == other.run and (row.group, row.n) == (other.group, other.n)
+    first, second = (values_of(row), values_of(other)) if normalise else (dict(row.slots), dict(other.slots))
+    if not first or not second:  # no values to go by: the medians, and no interval
+        return Ratio(row.median / other.median, 0.0, math.inf, 0)
+    if not paired:
+        first = {(0, turn): value for turn, value in enumerate(first.values())}
+        second = {(1, turn): value for turn, value in enumerate(second.values())}
+    return slot_ratio(first, second)
+
+
+def level(row: Row) -> float:
+    """The median of the values ratios are taken from: orders the rows of one run."""
+    return statistics.median(values_of(row).values())
+
+
+def times(row: Row, other: Row) -> float:
+    """How many times as long ``row`` takes as ``other`` (the estimate of :func:`ratio`)."""
+    return ratio(row, other).value
+
+
+def noise(readings: Iterable[float]) -> float | None:
+    """The host's variation: the coefficient of variation of the reference loop's times."""
+    times_ = list(readings)
+    if len(times_) < 2:
+        return None
+    return statistics.stdev(times_) / statistics.mean(times_)
