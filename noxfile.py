@@ -153,4 +153,6 @@ def _compare(session: nox.Session, *, anyio: str, tag: str, extra: list[str]) ->
     arguments = [argument for pair in pythons for argument in ("--python", pair)]
     if tag:
         arguments += ["--tag", tag]
-    session.run(tools, "-m", "triptych", "bench", *arguments, *extra, external=True)
+    # On Ctrl-C nox gives a command 0.3 s before it terminates it, and 0.2 s more before it
+    # kills it: the runner needs longer to stop its workers and save the round in progress.
+    session.run(tools, "-m", "triptych", "bench", *arguments, *extra, external=True, interrupt_timeout=60)
