@@ -391,10 +391,11 @@ class _Round:
     def run(self, commands: dict[str, list[str]], active: list[str], tick: Any) -> None:
         with contextlib.ExitStack() as stack:
             stderr = {flavour: stack.enter_context(tempfile.TemporaryFile("w+")) for flavour in commands}
-            workers = {
-                flavour: _Worker(command, stderr[flavour], self.answer_timeout) for flavour, command in commands.items()
-            }
+            workers: dict[str, _Worker] = {}
             try:
+                # One by one inside the try: an interrupt while they start closes those started.
+                for flavour, command in commands.items():
+                    workers[flavour] = _Worker(command, stderr[flavour], self.answer_timeout)
                 for flavour, worker in workers.items():
                     first = worker.read()
                     if first is not None:
