@@ -20,7 +20,7 @@ from triptych.server import LoopbackServer
 
 T = TypeVar("T")
 
-DEADLINE = 60.0
+TIMEOUT = 60.0
 """Seconds on the loop's clock before a test is failed as hung: a backstop, not a measurement."""
 
 
@@ -38,10 +38,10 @@ def flavour(request: pytest.FixtureRequest) -> Flavour:
 
 @pytest.fixture
 def run(flavour: Flavour) -> Run:
-    """Run ``fn(*args, **kwargs)`` on ``flavour`` under a deadline; fail if it leaves a task.
+    """Run ``fn(*args, **kwargs)`` on ``flavour`` under :data:`TIMEOUT`; fail if it leaves a task.
 
     ``virtual_clock=True`` fast-forwards time on the four flavours that have a virtual clock
-    (the deadline is then virtual too); the two uvloop flavours run the same test in real
+    (the timeout is then virtual too); the two uvloop flavours run the same test in real
     time, so tests that ask for it keep their waits short and decided by wide margins.
     """
 
@@ -56,7 +56,7 @@ def run(flavour: Flavour) -> Run:
                     raise AssertionError(f"{leftover} task(s) still alive after the call returned")
 
         virtual = virtual_clock and flavour.has_virtual_clock
-        return flavour.run(checked, virtual_clock=virtual, deadline=DEADLINE)
+        return flavour.run(checked, virtual_clock=virtual, timeout=TIMEOUT)
 
     return run
 

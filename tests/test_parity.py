@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import inspect
 from pathlib import Path
 
 import pytest
@@ -93,3 +95,19 @@ def test_sections_are_compared_in_order(tmp_path: Path) -> None:
 def test_shared_imports_no_async_library() -> None:
     for path in Path(shared.__path__[0]).glob("*.py"):
         assert not parity._imports(path) & parity.ASYNC_LIBRARIES, path.name
+
+
+@pytest.mark.parametrize("workload", shared.WORKLOADS)
+def test_every_public_name_of_a_contract_module_is_contract_or_support(workload: str) -> None:
+    module = importlib.import_module(f"shared.{workload}")
+    defined = {
+        name
+        for name, value in vars(module).items()
+        if not name.startswith("_")
+        and getattr(value, "__module__", module.__name__) == module.__name__
+        and (inspect.isclass(value) or inspect.isfunction(value))
+    }
+    contract, support = set(module.__all__), set(module.SUPPORT)
+    assert not contract & support
+    assert defined <= contract | support, sorted(defined - contract - support)
+    assert contract | support <= set(vars(module))

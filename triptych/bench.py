@@ -178,11 +178,11 @@ def _timeouts(n: int) -> Callable[[Flavour, str], Op]:
     deadline (neither fires), each with a shielded cleanup: the cost of the bookkeeping."""
 
     def prepare(flavour: Flavour, server_url: str) -> Op:
-        from shared.timeouts import Job
+        from shared.timeouts import TimedJob
 
         timeouts = flavour.workload("timeouts")
-        jobs = [Job(f"job-{i}", 0.0) for i in range(n)]
-        return lambda: timeouts.run_jobs(jobs, limit=100, job_timeout=60, deadline=600)
+        jobs = [TimedJob(f"job-{i}", 0.0) for i in range(n)]
+        return lambda: timeouts.run_jobs(jobs, limit=100, job_timeout=60, batch_timeout=600)
 
     return prepare
 

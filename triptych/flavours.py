@@ -71,13 +71,13 @@ class Flavour:
         fn: Callable[..., Awaitable[T]],
         *args: Any,
         virtual_clock: bool = False,
-        deadline: float | None = None,
+        timeout: float | None = None,
     ) -> T:
         """Run ``fn(*args)`` to completion on a fresh loop of this flavour; return its result.
 
         With ``virtual_clock``, time only passes when every task is waiting on a timer, and
         then it jumps straight to the next one: trio's ``MockClock(autojump_threshold=0)``
-        on the trio loop, a looptime-patched loop on stdlib asyncio. ``deadline`` (seconds,
+        on the trio loop, a looptime-patched loop on stdlib asyncio. ``timeout`` (seconds,
         on the loop's clock) wraps the call in the library's own timeout scope, so a hang
         fails inside the loop instead of blocking it.
 
@@ -97,12 +97,12 @@ class Flavour:
             if virtual_clock:
                 options["clock" if self.loop == "trio" else "loop_factory"] = _virtual_clock(self.loop)
             backend = "trio" if self.loop == "trio" else "asyncio"
-            return anyio.run(_anyio_within, deadline, fn, *args, backend=backend, backend_options=options)
+            return anyio.run(_anyio_within, timeout, fn, *args, backend=backend, backend_options=options)
         if self.loop == "trio":
             import trio
 
             clock = _virtual_clock("trio") if virtual_clock else None
-            return trio.run(_trio_within, deadline, fn, *args, clock=clock)
+            return trio.run(_trio_within, timeout, fn, *args, clock=clock)
         import asyncio
 
         loop_factory = None
@@ -113,7 +113,7 @@ class Flavour:
         elif virtual_clock:
             loop_factory = _virtual_clock("asyncio")
         with asyncio.Runner(loop_factory=loop_factory) as runner:
-            return runner.run(_asyncio_within(deadline, fn, *args))
+            return runner.run(_asyncio_within(timeout, fn, *args))
 
     async def count_tasks(self) -> int:
         """The number of tasks alive on the running loop (call it from inside :meth:`run`)."""
@@ -130,8 +130,8 @@ class Flavour:
         return len(asyncio.all_tasks())
 
     async def cancelled_after(self, seconds: float, fn: Callable[..., Awaitable[Any]], *args: Any) -> bool:
-        """Await ``fn(*args)`` inside the library's own cancel scope with a deadline of
-        ``seconds``: a cancel from outside the call. Return True if the deadline cancelled it
+        """Await ``fn(*args)`` inside the library's own cancel scope with a timeout of
+        ``seconds``: a cancel from outside the call. Return True if the timeout cancelled it
         (call it from inside :meth:`run`)."""
         if self.library == "anyio":
             import anyio
@@ -203,24 +203,24 @@ def _virtual_clock(loop: Loop) -> Any:
     return new_loop
 
 
-async def _asyncio_within(deadline: float | None, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
+async def _asyncio_within(timeout: float | None, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
     import asyncio
 
-    async with asyncio.timeout(deadline):
+    async with asyncio.timeout(timeout):
         return await fn(*args)
 
 
-async def _trio_within(deadline: float | None, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
+async def _trio_within(timeout: float | None, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
     import trio
 
-    with trio.fail_after(math.inf if deadline is None else deadline):
+    with trio.fail_after(math.inf if timeout is None else timeout):
         return await fn(*args)
 
 
-async def _anyio_within(deadline: float | None, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
+async def _anyio_within(timeout: float | None, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
     import anyio
 
-    with anyio.fail_after(deadline):
+    with anyio.fail_after(timeout):
         return await fn(*args)
 
 
