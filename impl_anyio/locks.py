@@ -106,8 +106,9 @@ async def run_transfers(
     """Contract: :meth:`shared.locks.Locks.run_transfers`."""
     balance_list, transfer_list, locked = check_transfer_args(balances, transfers, locked)
     accounts = Accounts(balance_list)
-    # anyio.Lock.acquire is always a checkpoint, even when the lock is free, as in trio and on
-    # every backend; anyio.Lock(fast_acquire=True) would skip it as raw asyncio does.
+    # anyio.Lock.acquire is always a checkpoint, even when the lock is free: a pending cancel
+    # lands there, and other tasks get to run. On every backend: only
+    # anyio.Lock(fast_acquire=True) would skip it, as raw asyncio does.
     locks = [anyio.Lock() for _ in balance_list]
     async with anyio.create_task_group() as tasks:
         for transfer in transfer_list:
@@ -121,7 +122,7 @@ async def run_transfers(
 async def run_bounded(jobs: int, *, capacity: int, hold: float) -> BoundedReport:
     """Contract: :meth:`shared.locks.Locks.run_bounded`."""
     jobs, capacity, hold = check_bounded_args(jobs, capacity, hold)
-    # CapacityLimiter rather than Semaphore: it is anyio's tool for "at most N tasks at once".
+    # CapacityLimiter rather than Semaphore: it is the library's tool for "at most N tasks at once".
     # It knows which task holds each token, so a task can neither take two nor release one
     # it does not hold (RuntimeError); a Semaphore is a bare counter.
     section = anyio.CapacityLimiter(capacity)
@@ -156,7 +157,7 @@ async def run_fair(waiters: int) -> FairReport:
 async def run_gated(workers: int, *, late: int = 0) -> GateReport:
     """Contract: :meth:`shared.locks.Locks.run_gated`."""
     workers, late = check_gated_args(workers, late)
-    # An anyio.Event cannot be cleared (as in trio): once open, the gate stays open.
+    # This Event cannot be cleared: once open, the gate stays open.
     gate = anyio.Event()
     log: list[str] = []
     async with anyio.create_task_group() as tasks:

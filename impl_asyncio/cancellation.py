@@ -9,7 +9,7 @@ import asyncio
 from collections.abc import Iterable, Iterator
 from contextlib import suppress
 
-from impl_asyncio.timeouts import shielded  # asyncio has no shielded cancel scope
+from impl_asyncio._shield import shielded  # asyncio has no shielded cancel scope
 from shared.cancellation import (
     AllJobsFailed,
     Job,

@@ -83,17 +83,6 @@ async def _run_pool(
 # the Task itself.
 
 
-async def _stream_pool(
-    urls: list[str],
-    limit: int,
-    timeout: float,
-    fail_fast: bool,
-    client: httpx.AsyncClient | None,
-    results: asyncio.Queue[FetchResult],
-) -> None:
-    await _run_pool(urls, limit, timeout, fail_fast, client, results.put)
-
-
 async def _receive(
     results: asyncio.Queue[FetchResult], count: int, pool: asyncio.Task[None]
 ) -> AsyncGenerator[FetchResult, None]:
@@ -142,7 +131,7 @@ async def fetch_as_completed(
     results: asyncio.Queue[FetchResult] = asyncio.Queue()
     try:
         async with asyncio.TaskGroup() as tasks:
-            pool = tasks.create_task(_stream_pool(url_list, limit, timeout, fail_fast, client, results))
+            pool = tasks.create_task(_run_pool(url_list, limit, timeout, fail_fast, client, results.put))
             async with aclosing(_receive(results, len(url_list), pool)) as received:
                 try:
                     # The block is the caller's code: its own exception is carried out as it is.

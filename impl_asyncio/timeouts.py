@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from typing import TypeVar
 
+from impl_asyncio._shield import shielded  # asyncio has no shielded cancel scope
 from shared.errors import one_error, surfaces_caller_errors
 from shared.timeouts import (
     DeadlineExceeded,
@@ -29,34 +30,6 @@ from shared.timeouts import (
 __all__ = ["run_jobs", "retry"]
 
 T = TypeVar("T")
-
-
-# --- Only in asyncio: no shielded cancel scope, so a cleanup gets a task of its own ---------
-
-
-async def shielded(cleanup: Coroutine[Any, Any, None]) -> None:
-    """Run ``cleanup`` to its end even if this task is cancelled meanwhile; then let the cancel through.
-
-    Trio and AnyIO write ``with CancelScope(shield=True): await cleanup()``; this module and
-    ``cancellation`` call ``shielded`` at the same place. ``asyncio.shield()`` alone is not a
-    shielded scope: at the first cancel its waiter gets CancelledError at once while the
-    shielded work runs on, owned by nobody (divergence D05), so the call could return, or the
-    caller's cancel complete, with a cleanup still running. Here the cleanup gets a task of
-    its own, and this task waits for it through every cancel and re-raises the first
-    cancellation once the cleanup is done. asyncio's cancellation is edge-triggered, so the
-    waits after a CancelledError run on unless someone cancels again. If the cleanup itself
-    failed, its error goes out instead of the cancel, as it does out of a shielded scope.
-    """
-    task = asyncio.create_task(cleanup)
-    cancelled: asyncio.CancelledError | None = None
-    while not task.done():
-        try:
-            await asyncio.wait([task])
-        except asyncio.CancelledError as exc:
-            cancelled = exc
-    if cancelled is not None and task.exception() is None:
-        raise cancelled
-    task.result()
 
 
 # --- One job -------------------------------------------------------------------------------

@@ -73,7 +73,7 @@ async def _wait_in_line(
 ) -> None:
     arrived.append(waiter)
     task_status.started()
-    # Nothing is awaited between started() and joining the lock's queue (acquire parks
+    # Nothing is awaited between started() and joining the lock's queue (acquire enqueues
     # before it first suspends), so this waiter is in line before the starter runs again.
     async with lock:
         acquired.append(waiter)
@@ -120,7 +120,7 @@ async def run_transfers(
 async def run_bounded(jobs: int, *, capacity: int, hold: float) -> BoundedReport:
     """Contract: :meth:`shared.locks.Locks.run_bounded`."""
     jobs, capacity, hold = check_bounded_args(jobs, capacity, hold)
-    # CapacityLimiter rather than Semaphore: it is trio's tool for "at most N tasks at once".
+    # CapacityLimiter rather than Semaphore: it is the library's tool for "at most N tasks at once".
     # It knows which task holds each token, so a task can neither take two nor release one
     # it does not hold (RuntimeError); a Semaphore is a bare counter.
     section = trio.CapacityLimiter(capacity)
@@ -155,7 +155,7 @@ async def run_fair(waiters: int) -> FairReport:
 async def run_gated(workers: int, *, late: int = 0) -> GateReport:
     """Contract: :meth:`shared.locks.Locks.run_gated`."""
     workers, late = check_gated_args(workers, late)
-    # A trio.Event cannot be cleared: once open, the gate stays open.
+    # This Event cannot be cleared: once open, the gate stays open.
     gate = trio.Event()
     log: list[str] = []
     async with trio.open_nursery() as tasks:
