@@ -6,15 +6,15 @@ on its own loop. No async pytest plugin claims any test, so none can hijack anot
 
 from __future__ import annotations
 
-import re
 import socket
 import threading
 from collections.abc import Awaitable, Callable, Iterator
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 import psutil
 import pytest
 
+from tests.helpers import Run, threads_left
 from triptych.flavours import FLAVOURS, Flavour
 from triptych.server import LoopbackServer
 
@@ -22,12 +22,6 @@ T = TypeVar("T")
 
 TIMEOUT = 60.0
 """Seconds on the loop's clock before a test is failed as hung: a backstop, not a measurement."""
-
-
-class Run(Protocol):
-    def __call__(
-        self, fn: Callable[..., Awaitable[T]], *args: Any, virtual_clock: bool = False, **kwargs: Any
-    ) -> T: ...
 
 
 @pytest.fixture(params=FLAVOURS, ids=[flavour.name for flavour in FLAVOURS])
@@ -87,17 +81,6 @@ def refused_url() -> Iterator[str]:
 
 def _open_sockets() -> set[tuple[int, Any, Any]]:
     return {(c.fd, c.laddr, c.raddr) for c in psutil.Process().net_connections(kind="inet")}
-
-
-IDLE_TRIO_THREAD = re.compile(r"Trio thread \d+")
-"""The name of an idle thread in Trio's process-wide cache: the library's, not the call's
-(shared.fanout, "What is left running"). A busy cache thread bears its job's name."""
-
-
-def threads_left(before: set[threading.Thread]) -> list[str]:
-    """The threads started since ``before`` that still run, but Trio's idle cached ones."""
-    new = (t for t in threading.enumerate() if t not in before and t.is_alive())
-    return [t.name for t in new if not IDLE_TRIO_THREAD.fullmatch(t.name)]
 
 
 @pytest.fixture(autouse=True)

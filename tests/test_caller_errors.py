@@ -21,7 +21,7 @@ from shared.cancellation import Job, JobEvent, JobFailed, JobStep, ShutdownSigna
 from shared.fanout import FanoutError
 from shared.pipeline import PipelineError
 from shared.timeouts import TimedJob, TimedStep
-from tests.conftest import Run
+from tests.helpers import Run
 from triptych.flavours import Flavour
 from triptych.server import LoopbackServer
 

@@ -28,7 +28,7 @@ from shared.cancellation import (
     ServeReport,
     ShutdownSignal,
 )
-from tests.conftest import Run
+from tests.helpers import Run
 from triptych.flavours import Flavour
 
 STARTED, SUCCEEDED, FAILED, CANCELLED, CLEANED_UP = JobStep

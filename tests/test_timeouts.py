@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 
 from shared.timeouts import DeadlineExceeded, RetriesExhausted, TimedJob, TimedOutcome, TimedStatus, TimedStep
-from tests.conftest import Run
+from tests.helpers import Run
 from triptych.flavours import Flavour
 
 FINISHED, TIMED_OUT, DEADLINE, NOT_STARTED = (
