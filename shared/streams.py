@@ -35,7 +35,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Protocol
 
-from shared.validation import require_int, require_seconds, require_timeout
+from shared.validation import require_bound, require_int, require_seconds
 
 __all__ = [
     "HEADER",
@@ -344,7 +344,7 @@ def check_server_args(
     return (
         _require_port(port, minimum=0),
         require_int("max_frame", max_frame, minimum=1),
-        require_timeout("read_timeout", read_timeout),
+        require_bound("read_timeout", read_timeout, zero=False),
         None if checked_grace == float("inf") else checked_grace,
     )
 
@@ -369,4 +369,4 @@ def check_echo_args(
             raise ValueError(
                 f"`messages[{index}]` is {len(message)} bytes, more than `max_frame` ({checked_max_frame})"
             )
-    return checked_port, message_list, checked_window, checked_max_frame, require_timeout("read_timeout", read_timeout)
+    return checked_port, message_list, checked_window, checked_max_frame, require_bound("read_timeout", read_timeout, zero=False)

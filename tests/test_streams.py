@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from shared.streams import HOST, ConnectionReport, EchoServer, ErrorKind, StreamError, frame
-from tests.conftest import Run
+from tests.helpers import Run
 from triptych.flavours import Flavour
 
 POLL = 0.001
