@@ -69,7 +69,7 @@ async def _connect(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWrite
 # --- Frames --------------------------------------------------------------------------------
 
 
-async def _read_frame(reader: asyncio.StreamReader, max_frame: int, read_timeout: float | None) -> bytes | None:
+async def _read_frame(reader: asyncio.StreamReader, max_frame: int, read_timeout: float) -> bytes | None:
     """The next whole frame, header included; None if the peer ended its side before it."""
     # asyncio.timeout() raises as its block ends, so the translation wraps it.
     with _translated():
@@ -91,7 +91,7 @@ async def _echo_frames(
     writer: asyncio.StreamWriter,
     connection: Connection,
     max_frame: int,
-    read_timeout: float | None,
+    read_timeout: float,
 ) -> None:
     # One frame at a time: while drain() waits for the peer to read, nothing more is read.
     while (data := await _read_frame(reader, max_frame, read_timeout)) is not None:
@@ -106,7 +106,7 @@ async def _echo_frames(
 async def _serve_connection(
     server: EchoServer,
     max_frame: int,
-    read_timeout: float | None,
+    read_timeout: float,
     reader: asyncio.StreamReader,
     writer: asyncio.StreamWriter,
 ) -> None:
@@ -138,7 +138,7 @@ async def _send_messages(writer: asyncio.StreamWriter, messages: list[bytes], cr
 
 
 async def _receive_echoes(
-    reader: asyncio.StreamReader, count: int, credits: asyncio.Semaphore, max_frame: int, read_timeout: float | None
+    reader: asyncio.StreamReader, count: int, credits: asyncio.Semaphore, max_frame: int, read_timeout: float
 ) -> list[bytes]:
     echoes = []
     for _ in range(count):
