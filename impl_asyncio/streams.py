@@ -71,7 +71,7 @@ async def _connect(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWrite
 
 async def _read_frame(reader: asyncio.StreamReader, max_frame: int, read_timeout: float) -> bytes | None:
     """The next whole frame, header included; None if the peer ended its side before it."""
-    # asyncio.timeout() raises as its block ends, so the translation wraps it.
+    # A `with` and an `async with` cannot share a statement: the translation wraps the timeout.
     with _translated():
         async with asyncio.timeout(read_timeout):
             try:
@@ -182,7 +182,7 @@ async def echo_server(
         task.add_done_callback(running.discard)
 
     try:
-        # Connections run in a TaskGroup of their own, so they outlive the listener.
+        # Connections run in a TaskGroup of their own, so they outlive the accept loop.
         async with asyncio.TaskGroup() as connections:
             listener = await asyncio.start_server(accepted, HOST, port)
             server.port = listener.sockets[0].getsockname()[1]

@@ -28,11 +28,11 @@ from shared.streams import (
 
 __all__ = ["echo_server", "echo"]
 
-RECEIVE_SIZE = 65536
-"""The most bytes one receive asks the kernel for."""
-
 
 # --- Only in trio: a stream has no receive_exactly(); a buffer over receive_some() gives one ---
+
+RECEIVE_SIZE = 65536
+"""The most bytes one receive asks the kernel for."""
 
 
 class _IncompleteRead(Exception):
