@@ -20,6 +20,10 @@ from triptych.benchmarks import BENCHMARKS  # noqa: E402  (stdlib only, no insta
 from triptych.flavours import FLAVOUR_NAMES, FLAVOURS  # noqa: E402
 
 PYTHONS = ["3.11", "3.12", "3.13"]
+LOCK = "locks/constraints.txt"
+"""Every package the sessions install, pinned (all extras, every Python): the tests and the
+benchmarks run against these, so an upstream release cannot change a result overnight.
+`nox -s lock` makes it anew; `nox -s tests-newest` says what the newest releases change."""
 # Lower bounds come from pyproject.toml, so a bump there reaches every virtualenv made here.
 _PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
 _PINS = {
@@ -53,15 +57,34 @@ nox.options.sessions = ["compare"]
 
 @nox.session(python=PYTHONS, tags=["check"])
 def tests(session: nox.Session) -> None:
-    """Behaviour suite: every workload on all six flavours, against the loopback server."""
-    session.install("-e", ".[test]")
+    """Behaviour suite: every workload on every flavour, against the loopback server, with the locked packages."""
+    session.install("-c", LOCK, "-e", ".[test]")
     session.run("pytest", *session.posargs)
+
+
+@nox.session(name="tests-newest", python=PYTHONS, default=False)
+def tests_newest(session: nox.Session) -> None:
+    """The behaviour suite on the newest releases; first, which packages differ from the lock."""
+    session.install("--upgrade", "-e", ".[test]")
+    installed = session.run("python", "-m", "triptych.locked", LOCK, silent=True)
+    session.log(str(installed).strip())
+    session.run("pytest", *session.posargs)
+
+
+@nox.session(python=PYTHONS[0], default=False)
+def lock(session: nox.Session) -> None:
+    """Make locks/constraints.txt anew from pyproject.toml (keeping its pins where they still fit)."""
+    session.install("uv")
+    session.run(
+        "uv", "pip", "compile", "pyproject.toml", "--universal", "--python-version", PYTHONS[0], "--all-extras",
+        "--no-annotate", "--quiet", "-o", LOCK,
+    )  # fmt: skip
 
 
 @nox.session(python=PYTHONS[0], tags=["check"])
 def lint(session: nox.Session) -> None:
     """ruff lint and format check, then the parity and line-level mirror checks of the three implementations."""
-    session.install("-e", ".", "ruff>=0.8")
+    session.install("-c", LOCK, "-e", ".", "ruff")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("python", "-m", "triptych.parity")
@@ -71,14 +94,14 @@ def lint(session: nox.Session) -> None:
 @nox.session(python=PYTHONS[0], tags=["check"])
 def typecheck(session: nox.Session) -> None:
     """mypy --strict over the contract, the three implementations, the instruments and tests."""
-    session.install("-e", ".[dev]")
+    session.install("-c", LOCK, "-e", ".[dev]")
     session.run("mypy")
 
 
 @nox.session(python=PYTHONS[0], default=False)
 def fanout(session: nox.Session) -> None:
     """Fan-out demo: 2000 GETs on every flavour, with a table of what each one did."""
-    session.install("-e", ".")
+    session.install("-c", LOCK, "-e", ".")
     session.run("python", "-m", "triptych", "fanout", *session.posargs)
 
 
@@ -96,8 +119,18 @@ def _flavour_python(session: nox.Session, flavour: str, *, anyio: str = "latest"
     name += "" if anyio == "latest" else f"-anyio{anyio}"
     python, install = _venv(session, Path(".nox", "flavours", name).resolve(), interpreter)
     session.run(*install, "--no-deps", "-e", ".", external=True)
-    session.run(*install, *TOOLS, *needs, external=True)
+    session.run(*install, "-c", _constraints(session, anyio), *TOOLS, *needs, external=True)
     return python
+
+
+def _constraints(session: nox.Session, anyio: str) -> str:
+    """The lock, or for an older anyio the lock without its anyio pin."""
+    if anyio == "latest":
+        return LOCK
+    path = Path(session.create_tmp()) / f"constraints-anyio{anyio}.txt"
+    lines = (ROOT / LOCK).read_text().splitlines()
+    path.write_text("\n".join(line for line in lines if not line.startswith("anyio==")) + "\n")
+    return str(path)
 
 
 @nox.session(python=PYTHONS[0], default=False)
@@ -105,7 +138,7 @@ def _flavour_python(session: nox.Session, flavour: str, *, anyio: str = "latest"
 def bench(session: nox.Session, flavour: str) -> None:
     """Benchmark one flavour in a virtualenv holding only its own libraries (`-- --profile full`)."""
     session.install("--no-deps", "-e", ".")
-    session.install(*TOOLS, *FLAVOUR_NEEDS[flavour])
+    session.install("-c", LOCK, *TOOLS, *FLAVOUR_NEEDS[flavour])
     session.run("python", "-m", "triptych", "bench", "--flavour", flavour, *session.posargs)
 
 
@@ -147,7 +180,7 @@ def _venv(session: nox.Session, location: Path, interpreter: str) -> tuple[str, 
 def _tools(session: nox.Session) -> str:
     """The virtualenv that runs the benchmark runner, the report and the plots."""
     python, install = _venv(session, Path(".nox", "flavours", "tools").resolve(), "python3")
-    session.run(*install, "-e", ".[plot]", _PINS["pyperf"], external=True)
+    session.run(*install, "-c", LOCK, "-e", ".[plot]", _PINS["pyperf"], external=True)
     return python
 
 
@@ -158,4 +191,9 @@ def _compare(session: nox.Session, *, anyio: str, tag: str, extra: list[str]) ->
     arguments = [argument for pair in pythons for argument in ("--python", pair)]
     if tag:
         arguments += ["--tag", tag]
-    session.run(tools, "-m", "triptych", "bench", *arguments, *extra, external=True)
+    # On Ctrl-C nox gives a command 0.3 s before it terminates it, and 0.2 s more before it
+    # kills it: the runner needs longer to stop its workers and save the round in progress.
+    session.run(
+        tools, "-m", "triptych", "bench", *arguments, *extra,
+        external=True, interrupt_timeout=60, env={"TRIPTYCH_INSTALL": "locked"},
+    )  # fmt: skip

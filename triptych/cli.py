@@ -2,6 +2,7 @@
 
 triptych fanout [--requests N] [--limit L] [--delay-ms D] [--fail-every K] [--flavour NAME ...]
 triptych bench [--profile quick|full] [--flavour NAME ...] [--python FLAVOUR=EXE ...] [--out DIR] [--tag TAG]
+               [--benchmark NAME ...]
 triptych report [PATH ...] [--plots DIR]
 triptych agreement FIRST SECOND [--within PERCENT]
 triptych divergences [--json] [--flavour NAME ...]
@@ -10,6 +11,7 @@ triptych divergences [--json] [--flavour NAME ...]
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import platform
 import shutil
 import sys
@@ -120,11 +122,17 @@ def _bench_command(args: argparse.Namespace, console: Console) -> int:
     flavours = args.flavour or ([] if args.python else list(FLAVOUR_NAMES))
     chosen = {name: interpreters.get(name, sys.executable) for name in flavours}
     chosen.update(interpreters)
-    outcome = run_benchmarks(PROFILES[args.profile], chosen, Path(args.out), tag=args.tag, console=console)
+    profile = PROFILES[args.profile]
+    if args.benchmark:
+        profile = dataclasses.replace(profile, benchmarks=tuple(dict.fromkeys(args.benchmark)))
+    outcome = run_benchmarks(profile, chosen, Path(args.out), tag=args.tag, console=console)
     rows = load(outcome.written)
     report(rows, console)
     console.print(f"[dim]results: {', '.join(str(p) for p in outcome.written)}[/dim]")
     _plot(rows, Path(args.out), console)
+    if outcome.interrupted:
+        console.print("[yellow]interrupted: the files above hold every value measured before[/yellow]")
+        return 130  # as a shell reports a command stopped by Ctrl-C
     if outcome.failed:
         console.print(f"[red]failed: {'; '.join(outcome.failed)}[/red]")
         return 1
@@ -210,6 +218,14 @@ def _flavour_python(text: str) -> tuple[str, str]:
     return flavour, python
 
 
+def _benchmark_name(text: str) -> str:
+    from triptych.benchmarks import BENCHMARKS
+
+    if text not in BENCHMARKS:
+        raise argparse.ArgumentTypeError(f"unknown benchmark {text!r}; `triptych bench --help` says how they are named")
+    return text
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="triptych", description="asyncio, Trio and AnyIO, side by side.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -227,6 +243,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     bench.add_argument("--out", default="results", help="folder for the pyperf files (default results/)")
     bench.add_argument("--tag", default="", help="appended to the context name, e.g. anyio-4.13")
+    bench.add_argument(
+        "--benchmark",
+        action="append",
+        type=_benchmark_name,
+        metavar="NAME",
+        help="repeatable; measure only these, named as in the results, e.g. 'spawn_join[n=1000]'",
+    )
     show = commands.add_parser("report", help="print the comparison of result files or folders")
     show.add_argument("paths", nargs="*", default=["results"])
     show.add_argument("--plots", metavar="DIR", help="also draw the comparison as PNG files under DIR/<context>/")

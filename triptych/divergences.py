@@ -39,9 +39,18 @@ def installed_flavours(flavours: Iterable[Flavour] = FLAVOURS) -> list[Flavour]:
 
 
 def run_probe(entry: Divergence, flavour: Flavour) -> Observation:
-    """Run ``entry``'s probe on a fresh loop of ``flavour`` and return what it observed."""
+    """Run ``entry``'s probe on a fresh loop of ``flavour`` and return what it observed.
+
+    An exception that escapes the probe is an observation too (``"escaped: CancelledError"``):
+    the library let through what the probe's program did not expect.
+    """
     module = importlib.import_module(f"{flavour.package}.divergences")
-    observed: Observation = flavour.run(getattr(module, entry.probe), timeout=TIMEOUT)
+    try:
+        observed: Observation = flavour.run(getattr(module, entry.probe), timeout=TIMEOUT)
+    except (KeyboardInterrupt, SystemExit, FlavourUnavailable):
+        raise
+    except BaseException as exc:
+        return f"escaped: {type(exc).__name__}"
     return observed
 
 

@@ -193,7 +193,9 @@ def report(rows: list[Row], console: Console) -> None:
             _single_table(context, group, n, table_rows, console)
         # Each flavour's virtualenv has only its own libraries: list what any of them had.
         versions = {package: version for row in context_rows for package, version in row.versions.items()}
-        console.print(f"[dim]{context}: " + ", ".join(f"{k} {v}" for k, v in sorted(versions.items())) + "[/dim]")
+        installs = " and ".join(sorted({row.install for row in context_rows}))
+        listed = ", ".join(f"{k} {v}" for k, v in sorted(versions.items()))
+        console.print(f"[dim]{context}: {listed} ({installs})[/dim]")
         _print_noise(context_rows, console)
     _across_contexts(rows, console)
 

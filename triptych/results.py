@@ -14,8 +14,10 @@ Metadata of every run (pyperf's own keys, then triptych's):
   pinned to, when it was), ``<package>_version`` for every library installed in the worker;
 - ``triptych_context``, ``triptych_flavour``, ``triptych_group``, ``triptych_kind``
   (``primitive``, ``workload`` or ``reference``), ``triptych_unit`` (what ``n`` counts),
-  ``triptych_title`` (built from the parameters), ``triptych_params`` (JSON: every parameter,
-  ``n`` included), ``triptych_reference_for`` (a reference's benchmark group; only on references);
+  ``triptych_title`` (built from the parameters), ``triptych_install`` (``locked``: the
+  packages pinned in ``locks/constraints.txt``; ``newest``; or ``as installed``),
+  ``triptych_params`` (JSON: every parameter, ``n`` included), ``triptych_reference_for``
+  (a reference's benchmark group; only on references);
 - ``triptych_run`` (one id per run of the runner) and ``triptych_round``: values of one
   benchmark with the same run and round, at the same position, were timed side by side on
   every flavour, so they can be paired;
@@ -120,6 +122,7 @@ def make_run(
         metadata["cpu_affinity"] = ",".join(map(str, environment["cpu_affinity"]))
     for package, version in environment["versions"].items():
         metadata[f"{package}_version"] = version
+    metadata["triptych_install"] = environment.get("install", "as installed")
     for key in ("run", "round", "server_cpu_share", "peak_kib", "kib_per_unit"):
         if key in record:
             metadata[f"triptych_{key}"] = record[key]
@@ -162,6 +165,8 @@ class Row:
     kib_per_unit: float | None
     server_cpu_share: float | None
     versions: dict[str, str]
+    install: str = "as installed"
+    """How the packages were chosen: ``locked``, ``newest`` or ``as installed``."""
     run: str = ""
     """Which run of the runner measured it."""
     slots: dict[Slot, float] = field(default_factory=dict)
@@ -230,6 +235,7 @@ def _row(benchmark: pyperf.Benchmark) -> Row:
         kib_per_unit=first.get("triptych_kib_per_unit"),
         server_cpu_share=max((s for s in shares if s is not None), default=None),
         versions=versions,
+        install=str(first.get("triptych_install", "as installed")),
         run=str(first.get("triptych_run", "")),
         slots=slots,
         speeds=speeds,

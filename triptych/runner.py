@@ -16,8 +16,11 @@ others); the run ends when no benchmark is left, after ``max_rounds``, or when t
 is spent, whichever comes first. So the time goes where the noise is.
 
 After each round, and when interrupted, every flavour's results file
-(:mod:`triptych.results`) is rewritten atomically: Ctrl-C loses only the benchmark being
-timed, and a worker that crashes is reported while the others go on.
+(:mod:`triptych.results`) is rewritten atomically: Ctrl-C (SIGINT, to the runner or to its
+whole process group) or SIGTERM loses only the round being timed, and the workers and the
+server are gone when the runner returns. A worker that crashes, or that does not answer
+within ``answer_timeout`` seconds (it is then killed), is reported by flavour and benchmark
+while the others go on.
 """
 
 from __future__ import annotations
@@ -25,14 +28,18 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import queue
+import signal
 import subprocess
 import tempfile
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from types import FrameType
 from typing import IO, Any
 
 from rich.console import Console
@@ -52,6 +59,13 @@ class Outcome:
 
     written: list[Path]
     failed: list[str]
+    interrupted: bool = False
+    """Ctrl-C or SIGTERM stopped the run; ``written`` holds every value measured before."""
+
+
+ANSWER_TIMEOUT = 300.0
+"""Seconds a worker may take to answer one request (a value is about a second, the first
+one of a benchmark calibrates and warms up) before it is taken for hung and killed."""
 
 
 def _worker_command(python: str, flavour: str, profile: Profile, server_url: str, cpu: int | None) -> list[str]:
@@ -85,19 +99,37 @@ def _worker_cpu() -> Iterator[int | None]:
 class _Worker:
     """One flavour's worker process for one round: one JSON request and answer at a time."""
 
-    def __init__(self, command: list[str], stderr: IO[str]) -> None:
+    def __init__(self, command: list[str], stderr: IO[str], answer_timeout: float) -> None:
         self._stderr = stderr
+        self._answer_timeout = answer_timeout
         self._process = subprocess.Popen(
             command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, text=True
         )
+        # A thread reads the answers, so that waiting for one can time out.
+        self._lines: queue.Queue[str] = queue.Queue()
+        self._reader = threading.Thread(target=self._read_lines, name="triptych worker reader", daemon=True)
+        self._reader.start()
         self.failure = ""
+        self._asked = "its first line"
+
+    def _read_lines(self) -> None:
+        assert self._process.stdout is not None
+        for line in self._process.stdout:
+            self._lines.put(line)
+        self._lines.put("")  # end of output: it exited, or was killed
 
     def read(self) -> dict[str, Any] | None:
-        """The worker's next line, or None (and ``failure`` says why) once it has died."""
-        assert self._process.stdout is not None
-        line = "" if self.failure else self._process.stdout.readline()
+        """The worker's next line, or None (and ``failure`` says why) once it has died or hung."""
+        if self.failure:
+            return None
+        try:
+            line = self._lines.get(timeout=self._answer_timeout)
+        except queue.Empty:
+            self._process.kill()
+            self.failure = f"worker hung: no answer to {self._asked} within {self._answer_timeout:g} s"
+            return None
         if not line:
-            self.failure = self.failure or self._why()
+            self.failure = self._why()
             return None
         try:
             answer: dict[str, Any] = json.loads(line)
@@ -109,6 +141,7 @@ class _Worker:
 
     def ask(self, request: dict[str, Any]) -> dict[str, Any] | None:
         assert self._process.stdin is not None
+        self._asked = request["name"]
         if not self.failure:
             try:
                 self._process.stdin.write(json.dumps(request) + "\n")
@@ -132,6 +165,7 @@ class _Worker:
         except subprocess.TimeoutExpired:
             self._process.kill()
             self._process.wait()
+        self._reader.join(timeout=10)  # it reaches the end of the output once the worker is gone
         if self._process.stdout is not None:
             self._process.stdout.close()
 
@@ -182,7 +216,13 @@ def _precise(measured: dict[str, _Measured], name: str, target: float) -> bool:
 
 
 def run_benchmarks(
-    profile: Profile, interpreters: dict[str, str], out_dir: Path, *, tag: str = "", console: Console
+    profile: Profile,
+    interpreters: dict[str, str],
+    out_dir: Path,
+    *,
+    tag: str = "",
+    console: Console,
+    answer_timeout: float = ANSWER_TIMEOUT,
 ) -> Outcome:
     """Run ``profile`` with each flavour's interpreter; return the files written and what failed."""
     plan = {
@@ -196,7 +236,13 @@ def run_benchmarks(
         profile, [name for name in profile.benchmarks if any(name in names for names in plan.values())]
     )
     columns = (TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
-    with _worker_cpu() as cpu, LoopbackServer() as server, Progress(*columns, console=console) as progress:
+    interrupted = False
+    with (
+        _sigterm_interrupts(),
+        _worker_cpu() as cpu,
+        LoopbackServer() as server,
+        Progress(*columns, console=console) as progress,
+    ):
         task = progress.add_task("measuring", total=profile.budget)
         try:
             for round_number in range(profile.max_rounds):
@@ -208,20 +254,38 @@ def run_benchmarks(
                     flavour: _worker_command(python, flavour, profile, server.url, cpu)
                     for flavour, python in interpreters.items()
                 }
-                round_ = _Round(round_number, profile, plan, measured, run_id, schedule)
+                round_ = _Round(round_number, profile, plan, measured, run_id, schedule, answer_timeout)
                 try:
                     round_.run(commands, active, lambda: progress.update(task, completed=schedule.elapsed()))
                 finally:
                     written.update(_write(measured, profile, schedule, out_dir, tag))
                 schedule.update(round_number, active, lambda name: _precise(measured, name, profile.target))
         except KeyboardInterrupt:
+            interrupted = True
             console.print("[yellow]interrupted: keeping every result measured so far[/yellow]")
     noise = stats.noise(reading for m in measured.values() for reading in m.readings())
     _print_summary(console, schedule, noise)
     failed = [f"{flavour}: {error}" for flavour, m in measured.items() for error in dict.fromkeys(m.errors)]
     for line in failed:
         console.print(f"[red]{line}[/red]")
-    return Outcome(list(written.values()), failed)
+    return Outcome(list(written.values()), failed, interrupted)
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """While the run lasts, SIGTERM stops it as Ctrl-C does: the cleanups run, the files stay."""
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _print_summary(console: Console, schedule: _Schedule, noise: float | None) -> None:
@@ -322,11 +386,14 @@ class _Round:
     measured: dict[str, _Measured]
     run_id: str
     schedule: _Schedule
+    answer_timeout: float
 
     def run(self, commands: dict[str, list[str]], active: list[str], tick: Any) -> None:
         with contextlib.ExitStack() as stack:
             stderr = {flavour: stack.enter_context(tempfile.TemporaryFile("w+")) for flavour in commands}
-            workers = {flavour: _Worker(command, stderr[flavour]) for flavour, command in commands.items()}
+            workers = {
+                flavour: _Worker(command, stderr[flavour], self.answer_timeout) for flavour, command in commands.items()
+            }
             try:
                 for flavour, worker in workers.items():
                     first = worker.read()

@@ -159,6 +159,8 @@ def environment(flavour_name: str) -> dict[str, Any]:
         "cpu_count": os.cpu_count(),
         "cpu_affinity": sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else [],
         "versions": versions,
+        # Set by the noxfile: "locked" (locks/constraints.txt) or "newest"; else as found.
+        "install": os.environ.get("TRIPTYCH_INSTALL", "as installed"),
     }
 
 
