@@ -14,8 +14,8 @@ from collections.abc import AsyncGenerator
 from contextlib import aclosing, suppress
 
 import anyio
-import anyio.abc
 import anyio.lowlevel
+from anyio.abc import TaskStatus
 
 __all__ = [
     "second_await_after_timeout",
@@ -387,7 +387,7 @@ async def ctrl_c() -> str:
 
 
 async def group_cancelled_before_started() -> str:
-    async def service(*, task_status: anyio.abc.TaskStatus[str] = anyio.TASK_STATUS_IGNORED) -> None:
+    async def service(*, task_status: TaskStatus[str] = anyio.TASK_STATUS_IGNORED) -> None:
         await anyio.lowlevel.checkpoint()
         task_status.started("started")
         await anyio.sleep(3600)

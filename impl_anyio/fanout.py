@@ -24,9 +24,7 @@ Deliver = Callable[[FetchResult], Awaitable[None]]
 # --- One request ---------------------------------------------------------------------------
 
 
-async def _fetch_one(
-    client: httpx.AsyncClient, index: int, url: str, timeout: float | None, fail_fast: bool
-) -> FetchResult:
+async def _fetch_one(client: httpx.AsyncClient, index: int, url: str, timeout: float, fail_fast: bool) -> FetchResult:
     try:
         # fail_after bounds the whole request, body included; httpx's timeouts bound each read.
         with anyio.fail_after(timeout):
@@ -51,7 +49,7 @@ async def _fetch_one(
 async def _worker(
     jobs: Iterator[tuple[int, str]],
     client: httpx.AsyncClient | None,
-    timeout: float | None,
+    timeout: float,
     fail_fast: bool,
     deliver: Deliver,
 ) -> None:
@@ -65,7 +63,7 @@ async def _worker(
 async def _run_pool(
     urls: list[str],
     limit: int,
-    timeout: float | None,
+    timeout: float,
     fail_fast: bool,
     client: httpx.AsyncClient | None,
     deliver: Deliver,
@@ -91,7 +89,7 @@ async def _run_pool(
 async def _stream_pool(
     urls: list[str],
     limit: int,
-    timeout: float | None,
+    timeout: float,
     fail_fast: bool,
     client: httpx.AsyncClient | None,
     results: MemoryObjectSendStream[FetchResult],

@@ -12,10 +12,10 @@ import anyio
 from anyio.abc import TaskStatus
 
 from shared.locks import (
+    Accounts,
     BoundedReport,
     FairReport,
     GateReport,
-    Ledger,
     Occupancy,
     Transfer,
     TransferReport,
@@ -31,22 +31,22 @@ __all__ = ["run_transfers", "run_bounded", "run_fair", "run_gated"]
 # --- Transfers -----------------------------------------------------------------------------
 
 
-async def _move(ledger: Ledger, transfer: Transfer) -> None:
-    seen = ledger.read(transfer)
+async def _move(accounts: Accounts, transfer: Transfer) -> None:
+    seen = accounts.read(transfer)
     # The gap the locks exist for, standing in for a real transfer's I/O: every other ready
     # transfer runs here, and without the locks it may read the balances we just read.
     await anyio.lowlevel.checkpoint()
-    ledger.write(transfer, seen)
+    accounts.write(transfer, seen)
 
 
-async def _locked_move(ledger: Ledger, locks: Sequence[anyio.Lock], transfer: Transfer) -> None:
+async def _locked_move(accounts: Accounts, locks: Sequence[anyio.Lock], transfer: Transfer) -> None:
     # Lower account first: A->B and B->A both queue on min(A, B), so neither can hold one
     # lock while waiting for the other's. A transfer to itself takes its one lock once:
     # anyio.Lock is not reentrant, and a second acquire raises RuntimeError.
     first, second = sorted((transfer.src, transfer.dst))
     second_lock: AbstractAsyncContextManager[object] = locks[second] if second != first else nullcontext()
     async with locks[first], second_lock:
-        await _move(ledger, transfer)
+        await _move(accounts, transfer)
 
 
 # --- The bounded section -------------------------------------------------------------------
@@ -105,23 +105,24 @@ async def run_transfers(
 ) -> TransferReport:
     """Contract: :meth:`shared.locks.Locks.run_transfers`."""
     balance_list, transfer_list, locked = check_transfer_args(balances, transfers, locked)
-    ledger = Ledger(balance_list)
-    # anyio.Lock.acquire is always a checkpoint, even when the lock is free, as in trio and on
-    # every backend; anyio.Lock(fast_acquire=True) would skip it as raw asyncio does.
+    accounts = Accounts(balance_list)
+    # anyio.Lock.acquire is always a checkpoint, even when the lock is free: a pending cancel
+    # lands there, and other tasks get to run. On every backend: only
+    # anyio.Lock(fast_acquire=True) would skip it, as raw asyncio does.
     locks = [anyio.Lock() for _ in balance_list]
     async with anyio.create_task_group() as tasks:
         for transfer in transfer_list:
             if locked:
-                tasks.start_soon(_locked_move, ledger, locks, transfer)
+                tasks.start_soon(_locked_move, accounts, locks, transfer)
             else:
-                tasks.start_soon(_move, ledger, transfer)
-    return ledger.report()
+                tasks.start_soon(_move, accounts, transfer)
+    return accounts.report()
 
 
 async def run_bounded(jobs: int, *, capacity: int, hold: float) -> BoundedReport:
     """Contract: :meth:`shared.locks.Locks.run_bounded`."""
     jobs, capacity, hold = check_bounded_args(jobs, capacity, hold)
-    # CapacityLimiter rather than Semaphore: it is anyio's tool for "at most N tasks at once".
+    # CapacityLimiter rather than Semaphore: it is the library's tool for "at most N tasks at once".
     # It knows which task holds each token, so a task can neither take two nor release one
     # it does not hold (RuntimeError); a Semaphore is a bare counter.
     section = anyio.CapacityLimiter(capacity)
@@ -156,7 +157,7 @@ async def run_fair(waiters: int) -> FairReport:
 async def run_gated(workers: int, *, late: int = 0) -> GateReport:
     """Contract: :meth:`shared.locks.Locks.run_gated`."""
     workers, late = check_gated_args(workers, late)
-    # An anyio.Event cannot be cleared (as in trio): once open, the gate stays open.
+    # This Event cannot be cleared: once open, the gate stays open.
     gate = anyio.Event()
     log: list[str] = []
     async with anyio.create_task_group() as tasks:

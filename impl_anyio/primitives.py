@@ -21,7 +21,7 @@ async def _nothing() -> None:
 
 
 async def _consume(receive: MemoryObjectReceiveStream[int]) -> None:
-    async with receive:
+    with receive:
         async for _item in receive:
             pass
 
@@ -63,8 +63,9 @@ async def handoff(n: int, *, checkpoint: bool) -> None:
         with receive:
             for _ in range(HANDOFF_CONSUMERS):
                 tasks.start_soon(_consume, receive.clone())
-        # Closing the last send end ends every consumer's `async for`.
-        async with send:
+        # Closing the last send end ends every consumer's `async for`; a sync `with`, as in
+        # the pipeline: an `async with` would add a checkpoint on the way out.
+        with send:
             for item in range(n):
                 await send.send(item)
 

@@ -6,7 +6,6 @@ Contract and docstrings: :class:`shared.streams.Streams`.
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import AsyncIterator, Iterable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 
@@ -57,7 +56,7 @@ async def _connect(port: int) -> SocketStream:
 # --- Frames --------------------------------------------------------------------------------
 
 
-async def _read_frame(reader: BufferedByteReceiveStream, max_frame: int, read_timeout: float | None) -> bytes | None:
+async def _read_frame(reader: BufferedByteReceiveStream, max_frame: int, read_timeout: float) -> bytes | None:
     """The next whole frame, header included; None if the peer ended its side before it."""
     with _translated(), anyio.fail_after(read_timeout):
         try:
@@ -77,7 +76,7 @@ async def _echo_frames(
     stream: SocketStream,
     connection: Connection,
     max_frame: int,
-    read_timeout: float | None,
+    read_timeout: float,
 ) -> None:
     # One frame at a time: while send() waits for the peer to read, nothing more is read.
     while (data := await _read_frame(reader, max_frame, read_timeout)) is not None:
@@ -88,9 +87,7 @@ async def _echo_frames(
         connection.written(len(data))
 
 
-async def _serve_connection(
-    server: EchoServer, max_frame: int, read_timeout: float | None, stream: SocketStream
-) -> None:
+async def _serve_connection(server: EchoServer, max_frame: int, read_timeout: float, stream: SocketStream) -> None:
     connection = server.accept()
     error: ErrorKind | None = None
     try:
@@ -118,7 +115,7 @@ async def _send_messages(stream: SocketStream, messages: list[bytes], credits: a
 
 
 async def _receive_echoes(
-    reader: BufferedByteReceiveStream, count: int, credits: anyio.Semaphore, max_frame: int, read_timeout: float | None
+    reader: BufferedByteReceiveStream, count: int, credits: anyio.Semaphore, max_frame: int, read_timeout: float
 ) -> list[bytes]:
     echoes = []
     for _ in range(count):
@@ -162,9 +159,9 @@ async def echo_server(
                 finally:
                     listening.cancel_scope.cancel()
             server.stopped_accepting = True
-            # The grace period is a deadline on the connections' scope; leaving the task group
-            # waits for them, however they end.
-            connections.cancel_scope.deadline = anyio.current_time() + (math.inf if grace is None else grace)
+            # The grace period ends at the deadline of the connections' scope; leaving the
+            # task group waits for them, however they end.
+            connections.cancel_scope.deadline = anyio.current_time() + grace
     except BaseExceptionGroup as group:
         # The task group wraps the block's own error, even when alone.
         raise one_error(group)

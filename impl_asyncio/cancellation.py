@@ -9,17 +9,17 @@ import asyncio
 from collections.abc import Iterable, Iterator
 from contextlib import suppress
 
-from impl_asyncio.timeouts import shielded  # asyncio has no shielded cancel scope
+from impl_asyncio._shield import shielded  # asyncio has no shielded cancel scope
 from shared.cancellation import (
     AllJobsFailed,
     Job,
+    JobLedger,
     JobOutcome,
-    Ledger,
-    Log,
+    JobStep,
+    OnJobEvent,
     RaceResult,
     ServeReport,
     ShutdownSignal,
-    Step,
     check_jobs,
     check_race_args,
     check_serve_args,
@@ -32,25 +32,25 @@ __all__ = ["run_all_or_nothing", "race_first", "serve"]
 # --- One job -----------------------------------------------------------------------------------
 
 
-async def _clean_up(job: Job, ledger: Ledger) -> None:
+async def _clean_up(job: Job, ledger: JobLedger) -> None:
     await asyncio.sleep(job.cleanup_seconds)
-    ledger.record(job, Step.CLEANED_UP)
+    ledger.record(job, JobStep.CLEANED_UP)
 
 
-async def _run_job(job: Job, ledger: Ledger) -> None:
+async def _run_job(job: Job, ledger: JobLedger) -> None:
     # A job starts after its first checkpoint. A task cancelled before it first runs never
     # runs at all here, and one cancelled at this sleep(0) stops at it: either way the job
     # never started, as under trio, where a cancelled task runs up to its first checkpoint.
     await asyncio.sleep(0)
-    ledger.record(job, Step.STARTED)
+    ledger.record(job, JobStep.STARTED)
     try:
         await asyncio.sleep(job.work_seconds)
         if (error := job.failure()) is not None:
-            ledger.record(job, Step.FAILED, error)
+            ledger.record(job, JobStep.FAILED, error)
             raise error
-        ledger.record(job, Step.SUCCEEDED)
+        ledger.record(job, JobStep.SUCCEEDED)
     except asyncio.CancelledError:
-        ledger.record(job, Step.CANCELLED)
+        ledger.record(job, JobStep.CANCELLED)
         raise
     finally:
         # A plain await here would survive the cancel that ended the work (edge-triggered),
@@ -77,7 +77,7 @@ class _RaceWon(Exception):
 # is that wait: it times out without cancelling the task it waits for.
 
 
-async def _attempt(job: Job, ledger: Ledger, winners: list[str]) -> None:
+async def _attempt(job: Job, ledger: JobLedger, winners: list[str]) -> None:
     try:
         await _run_job(job, ledger)
     except Exception:
@@ -93,7 +93,7 @@ async def _attempt(job: Job, ledger: Ledger, winners: list[str]) -> None:
 # the asyncio form of setting a trio cancel scope's deadline from another task.
 
 
-async def _worker(backlog: Iterator[Job], stop_taking: asyncio.Event, ledger: Ledger) -> None:
+async def _worker(backlog: Iterator[Job], stop_taking: asyncio.Event, ledger: JobLedger) -> None:
     # Check before taking: a job taken after the shutdown would never run.
     while not stop_taking.is_set() and (job := next(backlog, None)) is not None:
         # A failed job is recorded by the ledger; the service outlives it.
@@ -101,19 +101,18 @@ async def _worker(backlog: Iterator[Job], stop_taking: asyncio.Event, ledger: Le
             await _run_job(job, ledger)
 
 
-async def _expire_after_grace(stop_taking: asyncio.Event, pool: asyncio.Timeout, grace: float | None) -> None:
+async def _expire_after_grace(stop_taking: asyncio.Event, pool: asyncio.Timeout, grace: float) -> None:
     await stop_taking.wait()
-    if grace is not None:
-        pool.reschedule(asyncio.get_running_loop().time() + grace)
+    pool.reschedule(asyncio.get_running_loop().time() + grace)
 
 
-async def _run_pool(backlog: Iterator[Job], workers: int, stop_taking: asyncio.Event, ledger: Ledger) -> None:
+async def _run_pool(backlog: Iterator[Job], workers: int, stop_taking: asyncio.Event, ledger: JobLedger) -> None:
     try:
         async with asyncio.TaskGroup() as pool:
             for _ in range(workers):
                 pool.create_task(_worker(backlog, stop_taking, ledger))
     except BaseExceptionGroup as group:
-        # Only `log` can fail a worker: the workers keep their jobs' errors.
+        # Only `on_event` can fail a worker: the workers keep their jobs' errors.
         raise one_error(group)
 
 
@@ -121,25 +120,27 @@ async def _run_pool(backlog: Iterator[Job], workers: int, stop_taking: asyncio.E
 
 
 @surfaces_caller_errors
-async def run_all_or_nothing(jobs: Iterable[Job], *, log: Log | None = None) -> tuple[JobOutcome, ...]:
+async def run_all_or_nothing(jobs: Iterable[Job], *, on_event: OnJobEvent | None = None) -> tuple[JobOutcome, ...]:
     """Contract: :meth:`shared.cancellation.Cancellation.run_all_or_nothing`."""
-    job_list = check_jobs(jobs, log)
-    ledger = Ledger(job_list, log)
+    job_list = check_jobs(jobs, on_event)
+    ledger = JobLedger(job_list, on_event)
     try:
         async with asyncio.TaskGroup() as all_jobs:
             for job in job_list:
                 all_jobs.create_task(_run_job(job, ledger))
     except BaseExceptionGroup as group:
-        # A job's error becomes JobFailed; the caller's own (from `log`) goes out as it is.
+        # A job's error becomes JobFailed; the caller's own (from `on_event`) goes out as it is.
         raise ledger.failure(one_error(group))
     return ledger.outcomes()
 
 
 @surfaces_caller_errors
-async def race_first(jobs: Iterable[Job], *, stagger: float | None = 0.25, log: Log | None = None) -> RaceResult:
+async def race_first(
+    jobs: Iterable[Job], *, stagger: float | None = 0.25, on_event: OnJobEvent | None = None
+) -> RaceResult:
     """Contract: :meth:`shared.cancellation.Cancellation.race_first`."""
-    job_list, stagger = check_race_args(jobs, stagger, log)
-    ledger = Ledger(job_list, log)
+    job_list, stagger = check_race_args(jobs, stagger, on_event)
+    ledger = JobLedger(job_list, on_event)
     winners: list[str] = []
     try:
         async with asyncio.TaskGroup() as race:
@@ -163,11 +164,11 @@ async def serve(
     workers: int,
     grace: float | None,
     shutdown: ShutdownSignal,
-    log: Log | None = None,
+    on_event: OnJobEvent | None = None,
 ) -> ServeReport:
     """Contract: :meth:`shared.cancellation.Cancellation.serve`."""
-    job_list, workers, grace = check_serve_args(jobs, workers, grace, shutdown, log)
-    ledger = Ledger(job_list, log)
+    job_list, workers, grace = check_serve_args(jobs, workers, grace, shutdown, on_event)
+    ledger = JobLedger(job_list, on_event)
     backlog = iter(job_list)
     stop_taking = asyncio.Event()
     with shutdown.listen(stop_taking.set):
@@ -183,6 +184,6 @@ async def serve(
                 # so the watcher cannot have touched the finished timeout.
                 watcher.cancel()
         except BaseExceptionGroup as group:
-            # Only `log` can fail the pool, and its exception goes out as it is.
+            # Only `on_event` can fail the pool, and its exception goes out as it is.
             raise one_error(group)
     return ServeReport(ledger.outcomes(), shutdown_requested)

@@ -22,9 +22,7 @@ Deliver = Callable[[FetchResult], Awaitable[None]]
 # --- One request ---------------------------------------------------------------------------
 
 
-async def _fetch_one(
-    client: httpx.AsyncClient, index: int, url: str, timeout: float | None, fail_fast: bool
-) -> FetchResult:
+async def _fetch_one(client: httpx.AsyncClient, index: int, url: str, timeout: float, fail_fast: bool) -> FetchResult:
     try:
         # asyncio.timeout bounds the whole request, body included; httpx's timeouts bound each read.
         async with asyncio.timeout(timeout):
@@ -49,7 +47,7 @@ async def _fetch_one(
 async def _worker(
     jobs: Iterator[tuple[int, str]],
     client: httpx.AsyncClient | None,
-    timeout: float | None,
+    timeout: float,
     fail_fast: bool,
     deliver: Deliver,
 ) -> None:
@@ -63,7 +61,7 @@ async def _worker(
 async def _run_pool(
     urls: list[str],
     limit: int,
-    timeout: float | None,
+    timeout: float,
     fail_fast: bool,
     client: httpx.AsyncClient | None,
     deliver: Deliver,
@@ -83,17 +81,6 @@ async def _run_pool(
 # The fetches run in a task of the caller's `async with` block, not inside an async
 # generator, so a `break` can never leave them running. The handle to stop them early is
 # the Task itself.
-
-
-async def _stream_pool(
-    urls: list[str],
-    limit: int,
-    timeout: float | None,
-    fail_fast: bool,
-    client: httpx.AsyncClient | None,
-    results: asyncio.Queue[FetchResult],
-) -> None:
-    await _run_pool(urls, limit, timeout, fail_fast, client, results.put)
 
 
 async def _receive(
@@ -144,7 +131,7 @@ async def fetch_as_completed(
     results: asyncio.Queue[FetchResult] = asyncio.Queue()
     try:
         async with asyncio.TaskGroup() as tasks:
-            pool = tasks.create_task(_stream_pool(url_list, limit, timeout, fail_fast, client, results))
+            pool = tasks.create_task(_run_pool(url_list, limit, timeout, fail_fast, client, results.put))
             async with aclosing(_receive(results, len(url_list), pool)) as received:
                 try:
                     # The block is the caller's code: its own exception is carried out as it is.

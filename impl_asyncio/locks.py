@@ -11,10 +11,10 @@ from contextlib import AbstractAsyncContextManager, nullcontext
 from typing import Any
 
 from shared.locks import (
+    Accounts,
     BoundedReport,
     FairReport,
     GateReport,
-    Ledger,
     Occupancy,
     Transfer,
     TransferReport,
@@ -30,22 +30,22 @@ __all__ = ["run_transfers", "run_bounded", "run_fair", "run_gated"]
 # --- Transfers -----------------------------------------------------------------------------
 
 
-async def _move(ledger: Ledger, transfer: Transfer) -> None:
-    seen = ledger.read(transfer)
+async def _move(accounts: Accounts, transfer: Transfer) -> None:
+    seen = accounts.read(transfer)
     # The gap the locks exist for, standing in for a real transfer's I/O: every other ready
     # transfer runs here, and without the locks it may read the balances we just read.
     await asyncio.sleep(0)
-    ledger.write(transfer, seen)
+    accounts.write(transfer, seen)
 
 
-async def _locked_move(ledger: Ledger, locks: Sequence[asyncio.Lock], transfer: Transfer) -> None:
+async def _locked_move(accounts: Accounts, locks: Sequence[asyncio.Lock], transfer: Transfer) -> None:
     # Lower account first: A->B and B->A both queue on min(A, B), so neither can hold one
     # lock while waiting for the other's. A transfer to itself takes its one lock once:
     # asyncio.Lock is not reentrant, and a second acquire would wait for itself for ever.
     first, second = sorted((transfer.src, transfer.dst))
     second_lock: AbstractAsyncContextManager[object] = locks[second] if second != first else nullcontext()
     async with locks[first], second_lock:
-        await _move(ledger, transfer)
+        await _move(accounts, transfer)
 
 
 # --- The bounded section -------------------------------------------------------------------
@@ -108,17 +108,17 @@ async def run_transfers(
 ) -> TransferReport:
     """Contract: :meth:`shared.locks.Locks.run_transfers`."""
     balance_list, transfer_list, locked = check_transfer_args(balances, transfers, locked)
-    ledger = Ledger(balance_list)
+    accounts = Accounts(balance_list)
     # An uncontended asyncio.Lock.acquire returns without yielding (trio's and anyio's always
     # checkpoint): cheaper, but a pending cancel only lands at the next real await.
     locks = [asyncio.Lock() for _ in balance_list]
     async with asyncio.TaskGroup() as tasks:
         for transfer in transfer_list:
             if locked:
-                tasks.create_task(_locked_move(ledger, locks, transfer))
+                tasks.create_task(_locked_move(accounts, locks, transfer))
             else:
-                tasks.create_task(_move(ledger, transfer))
-    return ledger.report()
+                tasks.create_task(_move(accounts, transfer))
+    return accounts.report()
 
 
 async def run_bounded(jobs: int, *, capacity: int, hold: float) -> BoundedReport:

@@ -6,12 +6,20 @@ Contract and docstrings: :class:`shared.primitives.Primitives`.
 from __future__ import annotations
 
 import asyncio
+import enum
 
 from shared.primitives import HANDOFF_BUFFER, HANDOFF_CONSUMERS
 
 __all__ = ["spawn_join", "checkpoints", "handoff", "lock_handoff", "timeout_scope", "cancel_waiting"]
 
-_DONE = object()
+
+# --- Only in asyncio: the end of the input is a sentinel, as Queue.shutdown() needs Python 3.13 ---
+
+
+class _Done(enum.Enum):
+    """Put once per consumer behind the last item; a consumer stops at the first it takes."""
+
+    DONE = enum.auto()
 
 
 # --- Helpers -------------------------------------------------------------------------------
@@ -21,8 +29,8 @@ async def _nothing() -> None:
     pass
 
 
-async def _consume(queue: asyncio.Queue[object], checkpoint: bool) -> None:
-    while await queue.get() is not _DONE:
+async def _consume(queue: asyncio.Queue[int | _Done], checkpoint: bool) -> None:
+    while await queue.get() is not _Done.DONE:
         if checkpoint:
             await asyncio.sleep(0)
 
@@ -58,7 +66,7 @@ async def checkpoints(n: int) -> None:
 
 async def handoff(n: int, *, checkpoint: bool) -> None:
     """Contract: :meth:`shared.primitives.Primitives.handoff`."""
-    queue: asyncio.Queue[object] = asyncio.Queue(HANDOFF_BUFFER)
+    queue: asyncio.Queue[int | _Done] = asyncio.Queue(HANDOFF_BUFFER)
     async with asyncio.TaskGroup() as tasks:
         for _ in range(HANDOFF_CONSUMERS):
             tasks.create_task(_consume(queue, checkpoint))
@@ -68,7 +76,7 @@ async def handoff(n: int, *, checkpoint: bool) -> None:
                 await asyncio.sleep(0)
         # A Queue cannot be closed before 3.13: one sentinel per consumer ends the stream.
         for _ in range(HANDOFF_CONSUMERS):
-            await queue.put(_DONE)
+            await queue.put(_Done.DONE)
 
 
 async def lock_handoff(tasks: int, rounds: int) -> None:

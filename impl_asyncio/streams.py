@@ -69,9 +69,9 @@ async def _connect(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWrite
 # --- Frames --------------------------------------------------------------------------------
 
 
-async def _read_frame(reader: asyncio.StreamReader, max_frame: int, read_timeout: float | None) -> bytes | None:
+async def _read_frame(reader: asyncio.StreamReader, max_frame: int, read_timeout: float) -> bytes | None:
     """The next whole frame, header included; None if the peer ended its side before it."""
-    # asyncio.timeout() raises as its block ends, so the translation wraps it.
+    # A `with` and an `async with` cannot share a statement: the translation wraps the timeout.
     with _translated():
         async with asyncio.timeout(read_timeout):
             try:
@@ -91,7 +91,7 @@ async def _echo_frames(
     writer: asyncio.StreamWriter,
     connection: Connection,
     max_frame: int,
-    read_timeout: float | None,
+    read_timeout: float,
 ) -> None:
     # One frame at a time: while drain() waits for the peer to read, nothing more is read.
     while (data := await _read_frame(reader, max_frame, read_timeout)) is not None:
@@ -106,7 +106,7 @@ async def _echo_frames(
 async def _serve_connection(
     server: EchoServer,
     max_frame: int,
-    read_timeout: float | None,
+    read_timeout: float,
     reader: asyncio.StreamReader,
     writer: asyncio.StreamWriter,
 ) -> None:
@@ -138,7 +138,7 @@ async def _send_messages(writer: asyncio.StreamWriter, messages: list[bytes], cr
 
 
 async def _receive_echoes(
-    reader: asyncio.StreamReader, count: int, credits: asyncio.Semaphore, max_frame: int, read_timeout: float | None
+    reader: asyncio.StreamReader, count: int, credits: asyncio.Semaphore, max_frame: int, read_timeout: float
 ) -> list[bytes]:
     echoes = []
     for _ in range(count):
@@ -182,7 +182,7 @@ async def echo_server(
         task.add_done_callback(running.discard)
 
     try:
-        # Connections run in a TaskGroup of their own, so they outlive the listener.
+        # Connections run in a TaskGroup of their own, so they outlive the accept loop.
         async with asyncio.TaskGroup() as connections:
             listener = await asyncio.start_server(accepted, HOST, port)
             server.port = listener.sockets[0].getsockname()[1]

@@ -8,19 +8,20 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from typing import TypeVar
 
+from impl_asyncio._shield import shielded  # asyncio has no shielded cancel scope
 from shared.errors import one_error, surfaces_caller_errors
 from shared.timeouts import (
     DeadlineExceeded,
-    Job,
-    JobEvent,
-    JobOutcome,
-    JobStatus,
-    OnEvent,
     OnRetry,
+    OnTimedStep,
     RetriesExhausted,
+    TimedJob,
+    TimedOutcome,
+    TimedStatus,
+    TimedStep,
     check_batch_args,
     check_retry_args,
     stop_for,
@@ -31,46 +32,20 @@ __all__ = ["run_jobs", "retry"]
 T = TypeVar("T")
 
 
-# --- Only in asyncio: no shielded cancel scope, so a cleanup gets a task of its own ---------
-
-
-async def shielded(cleanup: Coroutine[Any, Any, None]) -> None:
-    """Run ``cleanup`` to its end even if this task is cancelled meanwhile; then let the cancel through.
-
-    Trio and AnyIO write ``with CancelScope(shield=True): await cleanup()``; this module and
-    ``cancellation`` call ``shielded`` at the same place. ``asyncio.shield()`` alone is not a
-    shielded scope: at the first cancel its waiter gets CancelledError at once while the
-    shielded work runs on, owned by nobody (divergence D05), so the call could return, or the
-    caller's cancel complete, with a cleanup still running. Here the cleanup gets a task of
-    its own, and this task waits for it through every cancel and re-raises the first
-    cancellation once the cleanup is done. asyncio's cancellation is edge-triggered, so the
-    waits after a CancelledError run on unless someone cancels again. If the cleanup itself
-    failed, its error goes out instead of the cancel, as it does out of a shielded scope.
-    """
-    task = asyncio.create_task(cleanup)
-    cancelled: asyncio.CancelledError | None = None
-    while not task.done():
-        try:
-            await asyncio.wait([task])
-        except asyncio.CancelledError as exc:
-            cancelled = exc
-    if cancelled is not None and task.exception() is None:
-        raise cancelled
-    task.result()
-
-
 # --- One job -------------------------------------------------------------------------------
 
 
-async def _cleanup(index: int, job: Job, on_event: OnEvent) -> None:
-    on_event(index, JobEvent.CLEANUP_STARTED)
+async def _cleanup(index: int, job: TimedJob, on_event: OnTimedStep) -> None:
+    on_event(index, TimedStep.CLEANUP_STARTED)
     await asyncio.sleep(job.cleanup_seconds)
-    on_event(index, JobEvent.CLEANED_UP)
+    on_event(index, TimedStep.CLEANED_UP)
 
 
-async def _run_job(index: int, job: Job, stop_at: float, cause: JobStatus, on_event: OnEvent) -> JobOutcome:
-    on_event(index, JobEvent.STARTED)
-    status = JobStatus.FINISHED
+async def _run_job(
+    index: int, job: TimedJob, stop_at: float, cause: TimedStatus, on_event: OnTimedStep
+) -> TimedOutcome:
+    on_event(index, TimedStep.STARTED)
+    status = TimedStatus.FINISHED
     try:
         # One scope at the earlier of the two deadlines; `cause` says which one it is.
         async with asyncio.timeout_at(stop_at):
@@ -81,7 +56,7 @@ async def _run_job(index: int, job: Job, stop_at: float, cause: JobStatus, on_ev
         # The job's own scope has closed, but a cancel from outside or a failing sibling
         # can land here, and a plain await would be cut short by it.
         await shielded(_cleanup(index, job, on_event))
-    return JobOutcome(index, job, status, cleaned_up=True)
+    return TimedOutcome(index, job, status, cleaned_up=True)
 
 
 # --- The batch -----------------------------------------------------------------------------
@@ -92,11 +67,11 @@ async def _run_job(index: int, job: Job, stop_at: float, cause: JobStatus, on_ev
 
 
 async def _worker(
-    jobs: Iterator[tuple[int, Job]],
+    jobs: Iterator[tuple[int, TimedJob]],
     job_timeout: float,
-    deadline_at: float,
-    on_event: OnEvent,
-    done: dict[int, JobOutcome],
+    deadline: float,
+    on_event: OnTimedStep,
+    done: dict[int, TimedOutcome],
 ) -> None:
     loop = asyncio.get_running_loop()
     # When the last job logically ended. A timer may fire a little early (uvloop's fire up to
@@ -107,25 +82,25 @@ async def _worker(
         # No check for a pending cancel here (trio and anyio need one): shielded() re-raises
         # a cancel that came during the cleanup as soon as the cleanup is done.
         now = max(loop.time(), turn)
-        if now >= deadline_at:
-            done[index] = JobOutcome(index, job, JobStatus.NOT_STARTED, cleaned_up=False)
+        if now >= deadline:
+            done[index] = TimedOutcome(index, job, TimedStatus.NOT_STARTED, cleaned_up=False)
         else:
-            stop_at, cause = stop_for(now, job_timeout, deadline_at)
+            stop_at, cause = stop_for(now, job_timeout, deadline)
             done[index] = outcome = await _run_job(index, job, stop_at, cause, on_event)
-            ended = now + job.work_seconds if outcome.status is JobStatus.FINISHED else stop_at
+            ended = now + job.work_seconds if outcome.status is TimedStatus.FINISHED else stop_at
             turn = ended + job.cleanup_seconds
 
 
 async def _run_batch(
-    jobs: list[Job], limit: int, job_timeout: float, deadline: float, on_event: OnEvent
-) -> list[JobOutcome]:
-    deadline_at = asyncio.get_running_loop().time() + deadline
+    jobs: list[TimedJob], limit: int, job_timeout: float, batch_timeout: float, on_event: OnTimedStep
+) -> list[TimedOutcome]:
+    deadline = asyncio.get_running_loop().time() + batch_timeout
     pending = iter(enumerate(jobs))
-    done: dict[int, JobOutcome] = {}
+    done: dict[int, TimedOutcome] = {}
     try:
         async with asyncio.TaskGroup() as workers:
             for _ in range(min(limit, len(jobs))):
-                workers.create_task(_worker(pending, job_timeout, deadline_at, on_event, done))
+                workers.create_task(_worker(pending, job_timeout, deadline, on_event, done))
     except BaseExceptionGroup as group:
         # Only on_event can fail a worker; the TaskGroup wraps its error even when alone.
         raise one_error(group)
@@ -162,18 +137,18 @@ async def _attempts(
 
 @surfaces_caller_errors
 async def run_jobs(
-    jobs: Iterable[Job],
+    jobs: Iterable[TimedJob],
     *,
     limit: int,
     job_timeout: float | None = None,
-    deadline: float | None = None,
-    on_event: Callable[[int, JobEvent], object] | None = None,
-) -> list[JobOutcome]:
+    batch_timeout: float | None = None,
+    on_event: Callable[[int, TimedStep], object] | None = None,
+) -> list[TimedOutcome]:
     """Contract: :meth:`shared.timeouts.Timeouts.run_jobs`."""
-    job_list, limit, job_seconds, deadline_seconds, event = check_batch_args(
-        jobs, limit, job_timeout, deadline, on_event
+    job_list, limit, job_seconds, batch_seconds, event = check_batch_args(
+        jobs, limit, job_timeout, batch_timeout, on_event
     )
-    return await _run_batch(job_list, limit, job_seconds, deadline_seconds, event)
+    return await _run_batch(job_list, limit, job_seconds, batch_seconds, event)
 
 
 @surfaces_caller_errors
@@ -185,12 +160,12 @@ async def retry(
     base_delay: float,
     factor: float = 2.0,
     max_delay: float | None = None,
-    deadline: float | None = None,
+    timeout: float | None = None,
     on_retry: Callable[[int, Exception, float], object] | None = None,
 ) -> T:
     """Contract: :meth:`shared.timeouts.Timeouts.retry`."""
     kinds, delays, seconds, retrying = check_retry_args(
-        operation, retry_on, attempts, base_delay, factor, max_delay, deadline, on_retry
+        operation, retry_on, attempts, base_delay, factor, max_delay, timeout, on_retry
     )
     failures: list[Exception] = []
     try:

@@ -5,7 +5,6 @@ Contract and docstrings: :class:`shared.cancellation.Cancellation`.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Iterator
 from contextlib import suppress
 
@@ -14,13 +13,13 @@ import trio
 from shared.cancellation import (
     AllJobsFailed,
     Job,
+    JobLedger,
     JobOutcome,
-    Ledger,
-    Log,
+    JobStep,
+    OnJobEvent,
     RaceResult,
     ServeReport,
     ShutdownSignal,
-    Step,
     check_jobs,
     check_race_args,
     check_serve_args,
@@ -33,25 +32,25 @@ __all__ = ["run_all_or_nothing", "race_first", "serve"]
 # --- One job -----------------------------------------------------------------------------------
 
 
-async def _clean_up(job: Job, ledger: Ledger) -> None:
+async def _clean_up(job: Job, ledger: JobLedger) -> None:
     await trio.sleep(job.cleanup_seconds)
-    ledger.record(job, Step.CLEANED_UP)
+    ledger.record(job, JobStep.CLEANED_UP)
 
 
-async def _run_job(job: Job, ledger: Ledger) -> None:
+async def _run_job(job: Job, ledger: JobLedger) -> None:
     # A job starts after its first checkpoint. A task cancelled before it first runs still
     # runs up to here, and stops at this checkpoint: the job never started, as under
     # asyncio, where such a task never runs at all.
     await trio.lowlevel.checkpoint()
-    ledger.record(job, Step.STARTED)
+    ledger.record(job, JobStep.STARTED)
     try:
         await trio.sleep(job.work_seconds)
         if (error := job.failure()) is not None:
-            ledger.record(job, Step.FAILED, error)
+            ledger.record(job, JobStep.FAILED, error)
             raise error
-        ledger.record(job, Step.SUCCEEDED)
+        ledger.record(job, JobStep.SUCCEEDED)
     except trio.Cancelled:
-        ledger.record(job, Step.CANCELLED)
+        ledger.record(job, JobStep.CANCELLED)
         raise
     finally:
         # Level-triggered: in a cancelled scope every await here is cancelled again, and the
@@ -68,7 +67,7 @@ async def _run_job(job: Job, ledger: Ledger) -> None:
 # The winner cancels the nursery's scope, which stops the other attempts and the body.
 
 
-async def _attempt(job: Job, ledger: Ledger, failed: trio.Event, race: trio.Nursery, winners: list[str]) -> None:
+async def _attempt(job: Job, ledger: JobLedger, failed: trio.Event, race: trio.Nursery, winners: list[str]) -> None:
     try:
         await _run_job(job, ledger)
     except Exception:
@@ -84,7 +83,7 @@ async def _attempt(job: Job, ledger: Ledger, failed: trio.Event, race: trio.Nurs
 # comes; then the watcher sets the scope's deadline to now + grace, from its own task.
 
 
-async def _worker(backlog: Iterator[Job], stop_taking: trio.Event, ledger: Ledger) -> None:
+async def _worker(backlog: Iterator[Job], stop_taking: trio.Event, ledger: JobLedger) -> None:
     # Check before taking: a job taken after the shutdown would never run.
     while not stop_taking.is_set() and (job := next(backlog, None)) is not None:
         # A failed job is recorded by the ledger; the service outlives it.
@@ -92,19 +91,18 @@ async def _worker(backlog: Iterator[Job], stop_taking: trio.Event, ledger: Ledge
             await _run_job(job, ledger)
 
 
-async def _expire_after_grace(stop_taking: trio.Event, pool: trio.CancelScope, grace: float | None) -> None:
+async def _expire_after_grace(stop_taking: trio.Event, pool: trio.CancelScope, grace: float) -> None:
     await stop_taking.wait()
-    if grace is not None:
-        pool.deadline = trio.current_time() + grace
+    pool.deadline = trio.current_time() + grace
 
 
-async def _run_pool(backlog: Iterator[Job], workers: int, stop_taking: trio.Event, ledger: Ledger) -> None:
+async def _run_pool(backlog: Iterator[Job], workers: int, stop_taking: trio.Event, ledger: JobLedger) -> None:
     try:
         async with trio.open_nursery() as pool:
             for _ in range(workers):
                 pool.start_soon(_worker, backlog, stop_taking, ledger)
     except BaseExceptionGroup as group:
-        # Only `log` can fail a worker: the workers keep their jobs' errors.
+        # Only `on_event` can fail a worker: the workers keep their jobs' errors.
         raise one_error(group)
 
 
@@ -112,25 +110,27 @@ async def _run_pool(backlog: Iterator[Job], workers: int, stop_taking: trio.Even
 
 
 @surfaces_caller_errors
-async def run_all_or_nothing(jobs: Iterable[Job], *, log: Log | None = None) -> tuple[JobOutcome, ...]:
+async def run_all_or_nothing(jobs: Iterable[Job], *, on_event: OnJobEvent | None = None) -> tuple[JobOutcome, ...]:
     """Contract: :meth:`shared.cancellation.Cancellation.run_all_or_nothing`."""
-    job_list = check_jobs(jobs, log)
-    ledger = Ledger(job_list, log)
+    job_list = check_jobs(jobs, on_event)
+    ledger = JobLedger(job_list, on_event)
     try:
         async with trio.open_nursery() as all_jobs:
             for job in job_list:
                 all_jobs.start_soon(_run_job, job, ledger)
     except BaseExceptionGroup as group:
-        # A job's error becomes JobFailed; the caller's own (from `log`) goes out as it is.
+        # A job's error becomes JobFailed; the caller's own (from `on_event`) goes out as it is.
         raise ledger.failure(one_error(group))
     return ledger.outcomes()
 
 
 @surfaces_caller_errors
-async def race_first(jobs: Iterable[Job], *, stagger: float | None = 0.25, log: Log | None = None) -> RaceResult:
+async def race_first(
+    jobs: Iterable[Job], *, stagger: float | None = 0.25, on_event: OnJobEvent | None = None
+) -> RaceResult:
     """Contract: :meth:`shared.cancellation.Cancellation.race_first`."""
-    job_list, stagger = check_race_args(jobs, stagger, log)
-    ledger = Ledger(job_list, log)
+    job_list, stagger = check_race_args(jobs, stagger, on_event)
+    ledger = JobLedger(job_list, on_event)
     winners: list[str] = []
     try:
         async with trio.open_nursery() as race:
@@ -138,10 +138,10 @@ async def race_first(jobs: Iterable[Job], *, stagger: float | None = 0.25, log: 
                 failed = trio.Event()
                 race.start_soon(_attempt, job, ledger, failed, race, winners)
                 # The attempt's head start: `stagger` seconds, cut short if it fails sooner.
-                with trio.move_on_after(math.inf if stagger is None else stagger):
+                with trio.move_on_after(stagger):
                     await failed.wait()
     except BaseExceptionGroup as group:
-        # Only `log` can fail an attempt here: the attempts keep their jobs' errors.
+        # Only `on_event` can fail an attempt here: the attempts keep their jobs' errors.
         raise one_error(group)
     if winners:
         return RaceResult(winners[0], ledger.outcomes())
@@ -155,11 +155,11 @@ async def serve(
     workers: int,
     grace: float | None,
     shutdown: ShutdownSignal,
-    log: Log | None = None,
+    on_event: OnJobEvent | None = None,
 ) -> ServeReport:
     """Contract: :meth:`shared.cancellation.Cancellation.serve`."""
-    job_list, workers, grace = check_serve_args(jobs, workers, grace, shutdown, log)
-    ledger = Ledger(job_list, log)
+    job_list, workers, grace = check_serve_args(jobs, workers, grace, shutdown, on_event)
+    ledger = JobLedger(job_list, on_event)
     backlog = iter(job_list)
     stop_taking = trio.Event()
     with shutdown.listen(stop_taking.set):
@@ -174,6 +174,6 @@ async def serve(
                 # The pool is done: stop waiting for a shutdown.
                 service.cancel_scope.cancel()
         except BaseExceptionGroup as group:
-            # Only `log` can fail the pool, and its exception goes out as it is.
+            # Only `on_event` can fail the pool, and its exception goes out as it is.
             raise one_error(group)
     return ServeReport(ledger.outcomes(), shutdown_requested)

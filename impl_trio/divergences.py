@@ -101,9 +101,9 @@ async def cancelled_before_first_step() -> str:
         steps.append("ran to its first await")
         await trio.lowlevel.checkpoint()
 
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(child)
-        nursery.cancel_scope.cancel()
+    async with trio.open_nursery() as group:
+        group.start_soon(child)
+        group.cancel_scope.cancel()
     return steps[0] if steps else "never ran"
 
 
@@ -114,11 +114,11 @@ async def value_ready_at_cancel() -> str:
     async def receiver() -> None:
         received.append(await receive.receive())
 
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(receiver)
+    async with trio.open_nursery() as group:
+        group.start_soon(receiver)
         await trio.testing.wait_all_tasks_blocked()  # Trio's order is random: wait, not sleep(0)
         send.send_nowait("value")
-        nursery.cancel_scope.cancel()
+        group.cancel_scope.cancel()
     return "kept" if received else "lost"
 
 
@@ -141,8 +141,8 @@ async def shielded_cleanup() -> list[str]:
 
 async def one_failing_child() -> str:
     try:
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(_fail)
+        async with trio.open_nursery() as group:
+            group.start_soon(_fail)
     except BaseExceptionGroup as exc:
         return _describe(exc)
     return "no error"
@@ -159,8 +159,8 @@ async def failing_body() -> list[str]:
             raise
 
     try:
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(child)
+        async with trio.open_nursery() as group:
+            group.start_soon(child)
             await trio.testing.wait_all_tasks_blocked()
             raise ValueError("body failed")
     except BaseExceptionGroup as exc:
@@ -176,20 +176,20 @@ async def spawn_into_failing_group() -> list[str]:
         await trio.sleep(3600)
 
     with suppress(BaseExceptionGroup):
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(_fail)
+        async with trio.open_nursery() as group:
+            group.start_soon(_fail)
             try:
                 await trio.sleep(3600)
             finally:
-                nursery.start_soon(late)
+                group.start_soon(late)
     return steps
 
 
 async def cancel_the_group() -> list[str]:
     steps: list[str] = []
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(trio.sleep, 3600)
-        nursery.cancel_scope.cancel()
+    async with trio.open_nursery() as group:
+        group.start_soon(trio.sleep, 3600)
+        group.cancel_scope.cancel()
         steps.append("body ran on")
         await trio.lowlevel.checkpoint()
         steps.append("body passed an await")
@@ -200,8 +200,8 @@ async def cancel_the_group() -> list[str]:
 async def outer_timeout_and_failing_child() -> str:
     try:
         with trio.fail_after(0):
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(_fail)
+            async with trio.open_nursery() as group:
+                group.start_soon(_fail)
                 await trio.sleep(3600)
     except BaseExceptionGroup as exc:
         return _describe(exc)
@@ -231,17 +231,17 @@ async def ready_task_order() -> list[str]:
     orders: set[str] = set()
     for _ in range(64):  # Trio reverses half of its batches: 64 rounds all alike is a 2**-63 chance
         order: list[str] = []
-        async with trio.open_nursery() as nursery:
+        async with trio.open_nursery() as group:
             for name in "ab":
-                nursery.start_soon(_note, order, name)
+                group.start_soon(_note, order, name)
         orders.add("".join(order))
     return sorted(orders)
 
 
 async def spawn_runs_first_step() -> list[str]:
     steps: list[str] = []
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(_note, steps, "child's first step")
+    async with trio.open_nursery() as group:
+        group.start_soon(_note, steps, "child's first step")
         steps.append("start_soon returned")
     return steps
 
@@ -294,8 +294,8 @@ async def release_from_another_task() -> str:
         lock.release()
 
     try:
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(release)
+        async with trio.open_nursery() as group:
+            group.start_soon(release)
     except BaseExceptionGroup as exc:
         return type(exc.exceptions[0]).__name__
     return "released"
@@ -320,9 +320,9 @@ async def lock_handover() -> list[str]:
         async with lock:
             order.append("waiter")
 
-    async with trio.open_nursery() as nursery:
+    async with trio.open_nursery() as group:
         async with lock:
-            nursery.start_soon(waiter)
+            group.start_soon(waiter)
             await trio.testing.wait_all_tasks_blocked()  # the waiter is now queued on the lock
         async with lock:  # released and at once wanted again
             order.append("releaser")
@@ -427,9 +427,9 @@ async def first_error_among_siblings() -> str:
             raise
 
     with suppress(BaseExceptionGroup):
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(_fail)
-            nursery.start_soon(sibling)
+        async with trio.open_nursery() as group:
+            group.start_soon(_fail)
+            group.start_soon(sibling)
     return steps[0] if steps else "sibling runs on"
 
 
@@ -453,11 +453,11 @@ async def stop_reading_early() -> list[str]:
             steps.append("rest cancelled")
             raise
 
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(send.send, "first")
-        nursery.start_soon(rest)
+    async with trio.open_nursery() as group:
+        group.start_soon(send.send, "first")
+        group.start_soon(rest)
         steps.append(await receive.receive())
-        nursery.cancel_scope.cancel()  # stop reading: the producers go too
+        group.cancel_scope.cancel()  # stop reading: the producers go too
     return steps
 
 
@@ -473,10 +473,10 @@ async def cancel_condition_wait() -> str:
                 observed.append("holds the lock" if condition.locked() else "without the lock")
                 raise
 
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(waiter)
+    async with trio.open_nursery() as group:
+        group.start_soon(waiter)
         await trio.testing.wait_all_tasks_blocked()
-        nursery.cancel_scope.cancel()
+        group.cancel_scope.cancel()
     return observed[0]
 
 

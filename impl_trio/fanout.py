@@ -5,7 +5,6 @@ Contract and docstrings: :class:`shared.fanout.Fanout`.
 
 from __future__ import annotations
 
-import math
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from contextlib import aclosing, asynccontextmanager
 
@@ -23,13 +22,10 @@ Deliver = Callable[[FetchResult], Awaitable[None]]
 # --- One request ---------------------------------------------------------------------------
 
 
-async def _fetch_one(
-    client: httpx.AsyncClient, index: int, url: str, timeout: float | None, fail_fast: bool
-) -> FetchResult:
+async def _fetch_one(client: httpx.AsyncClient, index: int, url: str, timeout: float, fail_fast: bool) -> FetchResult:
     try:
         # fail_after bounds the whole request, body included; httpx's timeouts bound each read.
-        # Trio's scopes take a number: inf is "no deadline".
-        with trio.fail_after(math.inf if timeout is None else timeout):
+        with trio.fail_after(timeout):
             response = await client.get(url)
         response.raise_for_status()
     except (trio.TooSlowError, httpx.HTTPError) as exc:
@@ -51,7 +47,7 @@ async def _fetch_one(
 async def _worker(
     jobs: Iterator[tuple[int, str]],
     client: httpx.AsyncClient | None,
-    timeout: float | None,
+    timeout: float,
     fail_fast: bool,
     deliver: Deliver,
 ) -> None:
@@ -65,7 +61,7 @@ async def _worker(
 async def _run_pool(
     urls: list[str],
     limit: int,
-    timeout: float | None,
+    timeout: float,
     fail_fast: bool,
     client: httpx.AsyncClient | None,
     deliver: Deliver,
@@ -91,7 +87,7 @@ async def _run_pool(
 async def _stream_pool(
     urls: list[str],
     limit: int,
-    timeout: float | None,
+    timeout: float,
     fail_fast: bool,
     client: httpx.AsyncClient | None,
     results: trio.MemorySendChannel[FetchResult],

@@ -11,10 +11,10 @@ from contextlib import AbstractAsyncContextManager, nullcontext
 import trio
 
 from shared.locks import (
+    Accounts,
     BoundedReport,
     FairReport,
     GateReport,
-    Ledger,
     Occupancy,
     Transfer,
     TransferReport,
@@ -30,22 +30,22 @@ __all__ = ["run_transfers", "run_bounded", "run_fair", "run_gated"]
 # --- Transfers -----------------------------------------------------------------------------
 
 
-async def _move(ledger: Ledger, transfer: Transfer) -> None:
-    seen = ledger.read(transfer)
+async def _move(accounts: Accounts, transfer: Transfer) -> None:
+    seen = accounts.read(transfer)
     # The gap the locks exist for, standing in for a real transfer's I/O: every other ready
     # transfer runs here, and without the locks it may read the balances we just read.
     await trio.lowlevel.checkpoint()
-    ledger.write(transfer, seen)
+    accounts.write(transfer, seen)
 
 
-async def _locked_move(ledger: Ledger, locks: Sequence[trio.Lock], transfer: Transfer) -> None:
+async def _locked_move(accounts: Accounts, locks: Sequence[trio.Lock], transfer: Transfer) -> None:
     # Lower account first: A->B and B->A both queue on min(A, B), so neither can hold one
     # lock while waiting for the other's. A transfer to itself takes its one lock once:
     # trio.Lock is not reentrant, and a second acquire raises RuntimeError.
     first, second = sorted((transfer.src, transfer.dst))
     second_lock: AbstractAsyncContextManager[object] = locks[second] if second != first else nullcontext()
     async with locks[first], second_lock:
-        await _move(ledger, transfer)
+        await _move(accounts, transfer)
 
 
 # --- The bounded section -------------------------------------------------------------------
@@ -73,7 +73,7 @@ async def _wait_in_line(
 ) -> None:
     arrived.append(waiter)
     task_status.started()
-    # Nothing is awaited between started() and joining the lock's queue (acquire parks
+    # Nothing is awaited between started() and joining the lock's queue (acquire enqueues
     # before it first suspends), so this waiter is in line before the starter runs again.
     async with lock:
         acquired.append(waiter)
@@ -104,23 +104,23 @@ async def run_transfers(
 ) -> TransferReport:
     """Contract: :meth:`shared.locks.Locks.run_transfers`."""
     balance_list, transfer_list, locked = check_transfer_args(balances, transfers, locked)
-    ledger = Ledger(balance_list)
+    accounts = Accounts(balance_list)
     # trio.Lock.acquire is always a checkpoint, even when the lock is free: a pending cancel
     # lands there, and other tasks get to run.
     locks = [trio.Lock() for _ in balance_list]
     async with trio.open_nursery() as tasks:
         for transfer in transfer_list:
             if locked:
-                tasks.start_soon(_locked_move, ledger, locks, transfer)
+                tasks.start_soon(_locked_move, accounts, locks, transfer)
             else:
-                tasks.start_soon(_move, ledger, transfer)
-    return ledger.report()
+                tasks.start_soon(_move, accounts, transfer)
+    return accounts.report()
 
 
 async def run_bounded(jobs: int, *, capacity: int, hold: float) -> BoundedReport:
     """Contract: :meth:`shared.locks.Locks.run_bounded`."""
     jobs, capacity, hold = check_bounded_args(jobs, capacity, hold)
-    # CapacityLimiter rather than Semaphore: it is trio's tool for "at most N tasks at once".
+    # CapacityLimiter rather than Semaphore: it is the library's tool for "at most N tasks at once".
     # It knows which task holds each token, so a task can neither take two nor release one
     # it does not hold (RuntimeError); a Semaphore is a bare counter.
     section = trio.CapacityLimiter(capacity)
@@ -155,7 +155,7 @@ async def run_fair(waiters: int) -> FairReport:
 async def run_gated(workers: int, *, late: int = 0) -> GateReport:
     """Contract: :meth:`shared.locks.Locks.run_gated`."""
     workers, late = check_gated_args(workers, late)
-    # A trio.Event cannot be cleared: once open, the gate stays open.
+    # This Event cannot be cleared: once open, the gate stays open.
     gate = trio.Event()
     log: list[str] = []
     async with trio.open_nursery() as tasks:

@@ -44,7 +44,8 @@ def _reporter(on_progress: OnProgress, item: object) -> Report:
     def report(value: object) -> bool:
         if _stopping():
             return False
-        # Runs _progress in the task waiting for this thread, and blocks until it is done.
+        # Runs _progress in the cancel scope of the task waiting for this thread, and blocks
+        # until it is done.
         trio.from_thread.run(_progress, on_progress, item, value)
         return not _stopping()
 

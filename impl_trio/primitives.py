@@ -5,8 +5,6 @@ Contract and docstrings: :class:`shared.primitives.Primitives`.
 
 from __future__ import annotations
 
-import math
-
 import trio
 
 from shared.primitives import HANDOFF_BUFFER, HANDOFF_CONSUMERS
@@ -22,7 +20,7 @@ async def _nothing() -> None:
 
 
 async def _consume(receive: trio.MemoryReceiveChannel[int]) -> None:
-    async with receive:
+    with receive:
         async for _item in receive:
             pass
 
@@ -37,7 +35,7 @@ async def _wait_forever(started: list[int], n: int, all_started: trio.Event) -> 
     started[0] += 1
     if started[0] == n:
         all_started.set()
-    await trio.sleep(math.inf)
+    await trio.sleep_forever()
 
 
 # --- Public API ----------------------------------------------------------------------------
@@ -64,8 +62,9 @@ async def handoff(n: int, *, checkpoint: bool) -> None:
         with receive:
             for _ in range(HANDOFF_CONSUMERS):
                 tasks.start_soon(_consume, receive.clone())
-        # Closing the last send end ends every consumer's `async for`.
-        async with send:
+        # Closing the last send end ends every consumer's `async for`; a sync `with`, as in
+        # the pipeline: an `async with` would add a checkpoint on the way out.
+        with send:
             for item in range(n):
                 await send.send(item)
 

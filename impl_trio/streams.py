@@ -6,7 +6,6 @@ Contract and docstrings: :class:`shared.streams.Streams`.
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import AsyncIterator, Iterable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 
@@ -29,11 +28,11 @@ from shared.streams import (
 
 __all__ = ["echo_server", "echo"]
 
-RECEIVE_SIZE = 65536
-"""The most bytes one receive asks the kernel for."""
-
 
 # --- Only in trio: a stream has no receive_exactly(); a buffer over receive_some() gives one ---
+
+RECEIVE_SIZE = 65536
+"""The most bytes one receive asks the kernel for."""
 
 
 class _IncompleteRead(Exception):
@@ -89,10 +88,9 @@ async def _connect(port: int) -> trio.SocketStream:
 # --- Frames --------------------------------------------------------------------------------
 
 
-async def _read_frame(reader: _BufferedReceiveStream, max_frame: int, read_timeout: float | None) -> bytes | None:
+async def _read_frame(reader: _BufferedReceiveStream, max_frame: int, read_timeout: float) -> bytes | None:
     """The next whole frame, header included; None if the peer ended its side before it."""
-    # fail_after() takes no None: an infinite deadline is Trio's "no timeout".
-    with _translated(), trio.fail_after(math.inf if read_timeout is None else read_timeout):
+    with _translated(), trio.fail_after(read_timeout):
         try:
             header = await reader.receive_exactly(HEADER)
         except _IncompleteRead:
@@ -110,7 +108,7 @@ async def _echo_frames(
     stream: trio.SocketStream,
     connection: Connection,
     max_frame: int,
-    read_timeout: float | None,
+    read_timeout: float,
 ) -> None:
     # One frame at a time: while send_all() waits for the peer to read, nothing more is read.
     while (data := await _read_frame(reader, max_frame, read_timeout)) is not None:
@@ -121,9 +119,7 @@ async def _echo_frames(
         connection.written(len(data))
 
 
-async def _serve_connection(
-    server: EchoServer, max_frame: int, read_timeout: float | None, stream: trio.SocketStream
-) -> None:
+async def _serve_connection(server: EchoServer, max_frame: int, read_timeout: float, stream: trio.SocketStream) -> None:
     connection = server.accept()
     error: ErrorKind | None = None
     try:
@@ -151,7 +147,7 @@ async def _send_messages(stream: trio.SocketStream, messages: list[bytes], credi
 
 
 async def _receive_echoes(
-    reader: _BufferedReceiveStream, count: int, credits: trio.Semaphore, max_frame: int, read_timeout: float | None
+    reader: _BufferedReceiveStream, count: int, credits: trio.Semaphore, max_frame: int, read_timeout: float
 ) -> list[bytes]:
     echoes = []
     for _ in range(count):
@@ -195,9 +191,9 @@ async def echo_server(
                     # serve_tcp() closes its listeners as it is cancelled.
                     listening.cancel_scope.cancel()
             server.stopped_accepting = True
-            # The grace period is a deadline on the connections' scope; leaving the nursery
-            # waits for them, however they end.
-            connections.cancel_scope.deadline = trio.current_time() + (math.inf if grace is None else grace)
+            # The grace period ends at the deadline of the connections' scope; leaving the
+            # nursery waits for them, however they end.
+            connections.cancel_scope.deadline = trio.current_time() + grace
     except BaseExceptionGroup as group:
         # The nursery wraps the block's own error, even when alone.
         raise one_error(group)

@@ -15,13 +15,13 @@ import trio
 from shared.errors import one_error, surfaces_caller_errors
 from shared.timeouts import (
     DeadlineExceeded,
-    Job,
-    JobEvent,
-    JobOutcome,
-    JobStatus,
-    OnEvent,
     OnRetry,
+    OnTimedStep,
     RetriesExhausted,
+    TimedJob,
+    TimedOutcome,
+    TimedStatus,
+    TimedStep,
     check_batch_args,
     check_retry_args,
     stop_for,
@@ -35,14 +35,16 @@ T = TypeVar("T")
 # --- One job -------------------------------------------------------------------------------
 
 
-async def _cleanup(index: int, job: Job, on_event: OnEvent) -> None:
-    on_event(index, JobEvent.CLEANUP_STARTED)
+async def _cleanup(index: int, job: TimedJob, on_event: OnTimedStep) -> None:
+    on_event(index, TimedStep.CLEANUP_STARTED)
     await trio.sleep(job.cleanup_seconds)
-    on_event(index, JobEvent.CLEANED_UP)
+    on_event(index, TimedStep.CLEANED_UP)
 
 
-async def _run_job(index: int, job: Job, stop_at: float, cause: JobStatus, on_event: OnEvent) -> JobOutcome:
-    on_event(index, JobEvent.STARTED)
+async def _run_job(
+    index: int, job: TimedJob, stop_at: float, cause: TimedStatus, on_event: OnTimedStep
+) -> TimedOutcome:
+    on_event(index, TimedStep.STARTED)
     try:
         # One scope at the earlier of the two deadlines; `cause` says which one it is.
         with trio.move_on_at(stop_at) as scope:
@@ -53,8 +55,8 @@ async def _run_job(index: int, job: Job, stop_at: float, cause: JobStatus, on_ev
         # the Cancelled carries on from here.
         with trio.CancelScope(shield=True):
             await _cleanup(index, job, on_event)
-    status = cause if scope.cancelled_caught else JobStatus.FINISHED
-    return JobOutcome(index, job, status, cleaned_up=True)
+    status = cause if scope.cancelled_caught else TimedStatus.FINISHED
+    return TimedOutcome(index, job, status, cleaned_up=True)
 
 
 # --- The batch -----------------------------------------------------------------------------
@@ -65,11 +67,11 @@ async def _run_job(index: int, job: Job, stop_at: float, cause: JobStatus, on_ev
 
 
 async def _worker(
-    jobs: Iterator[tuple[int, Job]],
+    jobs: Iterator[tuple[int, TimedJob]],
     job_timeout: float,
-    deadline_at: float,
-    on_event: OnEvent,
-    done: dict[int, JobOutcome],
+    deadline: float,
+    on_event: OnTimedStep,
+    done: dict[int, TimedOutcome],
 ) -> None:
     # When the last job logically ended. A timer may fire a little early (uvloop's fire up to
     # about half a millisecond before their time), so the clock alone could still read
@@ -81,25 +83,25 @@ async def _worker(
         # job starts, rather than at that job's first await.
         await trio.lowlevel.checkpoint_if_cancelled()
         now = max(trio.current_time(), turn)
-        if now >= deadline_at:
-            done[index] = JobOutcome(index, job, JobStatus.NOT_STARTED, cleaned_up=False)
+        if now >= deadline:
+            done[index] = TimedOutcome(index, job, TimedStatus.NOT_STARTED, cleaned_up=False)
         else:
-            stop_at, cause = stop_for(now, job_timeout, deadline_at)
+            stop_at, cause = stop_for(now, job_timeout, deadline)
             done[index] = outcome = await _run_job(index, job, stop_at, cause, on_event)
-            ended = now + job.work_seconds if outcome.status is JobStatus.FINISHED else stop_at
+            ended = now + job.work_seconds if outcome.status is TimedStatus.FINISHED else stop_at
             turn = ended + job.cleanup_seconds
 
 
 async def _run_batch(
-    jobs: list[Job], limit: int, job_timeout: float, deadline: float, on_event: OnEvent
-) -> list[JobOutcome]:
-    deadline_at = trio.current_time() + deadline
+    jobs: list[TimedJob], limit: int, job_timeout: float, batch_timeout: float, on_event: OnTimedStep
+) -> list[TimedOutcome]:
+    deadline = trio.current_time() + batch_timeout
     pending = iter(enumerate(jobs))
-    done: dict[int, JobOutcome] = {}
+    done: dict[int, TimedOutcome] = {}
     try:
         async with trio.open_nursery() as workers:
             for _ in range(min(limit, len(jobs))):
-                workers.start_soon(_worker, pending, job_timeout, deadline_at, on_event, done)
+                workers.start_soon(_worker, pending, job_timeout, deadline, on_event, done)
     except BaseExceptionGroup as group:
         # Only on_event can fail a worker; the nursery wraps its error even when alone.
         raise one_error(group)
@@ -136,18 +138,18 @@ async def _attempts(
 
 @surfaces_caller_errors
 async def run_jobs(
-    jobs: Iterable[Job],
+    jobs: Iterable[TimedJob],
     *,
     limit: int,
     job_timeout: float | None = None,
-    deadline: float | None = None,
-    on_event: Callable[[int, JobEvent], object] | None = None,
-) -> list[JobOutcome]:
+    batch_timeout: float | None = None,
+    on_event: Callable[[int, TimedStep], object] | None = None,
+) -> list[TimedOutcome]:
     """Contract: :meth:`shared.timeouts.Timeouts.run_jobs`."""
-    job_list, limit, job_seconds, deadline_seconds, event = check_batch_args(
-        jobs, limit, job_timeout, deadline, on_event
+    job_list, limit, job_seconds, batch_seconds, event = check_batch_args(
+        jobs, limit, job_timeout, batch_timeout, on_event
     )
-    return await _run_batch(job_list, limit, job_seconds, deadline_seconds, event)
+    return await _run_batch(job_list, limit, job_seconds, batch_seconds, event)
 
 
 @surfaces_caller_errors
@@ -159,12 +161,12 @@ async def retry(
     base_delay: float,
     factor: float = 2.0,
     max_delay: float | None = None,
-    deadline: float | None = None,
+    timeout: float | None = None,
     on_retry: Callable[[int, Exception, float], object] | None = None,
 ) -> T:
     """Contract: :meth:`shared.timeouts.Timeouts.retry`."""
     kinds, delays, seconds, retrying = check_retry_args(
-        operation, retry_on, attempts, base_delay, factor, max_delay, deadline, on_retry
+        operation, retry_on, attempts, base_delay, factor, max_delay, timeout, on_retry
     )
     failures: list[Exception] = []
     # move_on_after, not fail_after: its expiry can't be mistaken for a TooSlowError that the

@@ -16,7 +16,7 @@ sleep), then fails if it has an ``error``, and always ends with an async cleanup
 ``cleanup_seconds`` that must run to its end even when the job is cancelled. That is the
 point of this workload: trio and AnyIO finish such a cleanup inside a shielded cancel
 scope, and asyncio, which has no such scope, runs it in a task of its own
-(``impl_asyncio.timeouts.shielded``) and waits for that task through every cancel before
+(``impl_asyncio._shield.shielded``) and waits for that task through every cancel before
 it lets the cancellation through.
 
 What counts as "started"
@@ -34,14 +34,13 @@ shuffles them, asyncio runs them in order): outcomes are reported per job, in in
 from __future__ import annotations
 
 import enum
-import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Protocol
 
 from shared.errors import caller_callback
-from shared.validation import require_int, require_items, require_seconds
+from shared.validation import require_bound, require_int, require_items, require_seconds
 
 __all__ = [
     "AllJobsFailed",
@@ -50,30 +49,20 @@ __all__ = [
     "JobEvent",
     "JobFailed",
     "JobOutcome",
-    "JobState",
-    "Ledger",
-    "Log",
+    "JobStatus",
+    "OnJobEvent",
     "RaceResult",
     "ServeReport",
     "ShutdownSignal",
-    "Step",
-    "check_jobs",
-    "check_race_args",
-    "check_serve_args",
+    "JobStep",
 ]
+"""The contract: what a caller of the workload may use."""
+SUPPORT: tuple[str, ...] = ("JobLedger", "check_jobs", "check_race_args", "check_serve_args")
+"""Support code for the implementations, not contract: argument checks and bookkeeping
+that the three packages share so that they record the same things the same way."""
 
 
 # --- Jobs --------------------------------------------------------------------------------------
-
-
-def _require_limit(name: str, value: object) -> float | None:
-    """A delay that may be unbounded: None and ``math.inf`` both come back as None."""
-    if value is None:
-        return None
-    if not isinstance(value, int | float) or isinstance(value, bool):
-        raise TypeError(f"`{name}` must be a number of seconds or None, got {value!r}")
-    seconds = require_seconds(name, value)
-    return None if seconds == math.inf else seconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,8 +105,8 @@ class Job:
 # --- What happened to each job -----------------------------------------------------------------
 
 
-class Step(enum.Enum):
-    """One step of a job, as told to the caller's ``log``.
+class JobStep(enum.Enum):
+    """One step of a job, as told to the caller's ``on_event``.
 
     Every job that starts logs ``STARTED``, then exactly one of ``SUCCEEDED``, ``FAILED``
     or ``CANCELLED``, then ``CLEANED_UP`` when its cleanup has run to its end. A job that
@@ -131,7 +120,7 @@ class Step(enum.Enum):
     CLEANED_UP = "cleaned up"
 
 
-class JobState(enum.Enum):
+class JobStatus(enum.Enum):
     """How a job ended."""
 
     NOT_STARTED = "not started"
@@ -146,14 +135,14 @@ class JobState(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class JobEvent:
-    """What the caller's ``log`` receives, as it happens."""
+    """What the caller's ``on_event`` receives, as it happens."""
 
     job: str
-    step: Step
+    step: JobStep
 
 
-Log = Callable[[JobEvent], None]
-"""The caller's log: called synchronously, in the job's task, at every :class:`Step`.
+OnJobEvent = Callable[[JobEvent], None]
+"""The caller's ``on_event`` callback: called synchronously, in the job's task, at every :class:`JobStep`.
 It must not block. An ``Exception`` it raises stops the call as a cancel from outside
 would (every other started job's cleanup still runs to its end) and then propagates as
 the very object raised, never in an ``ExceptionGroup`` (the caller's own included)."""
@@ -164,42 +153,42 @@ class JobOutcome:
     """How job ``name`` ended."""
 
     name: str
-    state: JobState
+    status: JobStatus
     cleaned_up: bool
     """Its cleanup ran to the end: True for every job that started, False otherwise."""
     error: Exception | None = None
-    """The exception it raised, when ``state`` is ``FAILED``."""
+    """The exception it raised, when ``status`` is ``FAILED``."""
 
 
-class Ledger:
-    """The record of one call: each job's state, and the caller's log, told as it happens.
+class JobLedger:
+    """The record of one call: each job's status, and each event told to ``on_event`` at once.
 
     Implementations call :meth:`record` from inside the jobs' tasks. The loop runs one task
     at a time, so the ledger needs no lock. Support code, not contract.
     """
 
-    def __init__(self, jobs: Sequence[Job], log: Log | None) -> None:
+    def __init__(self, jobs: Sequence[Job], on_event: OnJobEvent | None) -> None:
         self._names = [job.name for job in jobs]
         # The caller's callback: its exception leaves the call as it is (shared.errors).
-        self._log = caller_callback(log) if log is not None else None
-        self._states: dict[str, JobState] = dict.fromkeys(self._names, JobState.NOT_STARTED)
+        self._on_event = caller_callback(on_event) if on_event is not None else None
+        self._statuses: dict[str, JobStatus] = dict.fromkeys(self._names, JobStatus.NOT_STARTED)
         self._cleaned_up: set[str] = set()
         self._errors: dict[str, Exception] = {}  # in the order the jobs failed
 
-    def record(self, job: Job, step: Step, error: Exception | None = None) -> None:
-        if step in (Step.SUCCEEDED, Step.FAILED, Step.CANCELLED):
-            self._states[job.name] = JobState(step.value)
-        if step is Step.CLEANED_UP:
+    def record(self, job: Job, step: JobStep, error: Exception | None = None) -> None:
+        if step in (JobStep.SUCCEEDED, JobStep.FAILED, JobStep.CANCELLED):
+            self._statuses[job.name] = JobStatus(step.value)
+        if step is JobStep.CLEANED_UP:
             self._cleaned_up.add(job.name)
         if error is not None:
             self._errors[job.name] = error
-        if self._log is not None:
-            self._log(JobEvent(job.name, step))
+        if self._on_event is not None:
+            self._on_event(JobEvent(job.name, step))
 
     def outcomes(self) -> tuple[JobOutcome, ...]:
         """One outcome per job, in input order."""
         return tuple(
-            JobOutcome(name, self._states[name], name in self._cleaned_up, self._errors.get(name))
+            JobOutcome(name, self._statuses[name], name in self._cleaned_up, self._errors.get(name))
             for name in self._names
         )
 
@@ -243,25 +232,25 @@ class ServeReport:
     @property
     def completed(self) -> int:
         """Jobs that ran to the end."""
-        return self._count(JobState.SUCCEEDED)
+        return self._count(JobStatus.SUCCEEDED)
 
     @property
     def failed(self) -> int:
         """Jobs that raised their error (the service went on without them)."""
-        return self._count(JobState.FAILED)
+        return self._count(JobStatus.FAILED)
 
     @property
     def cancelled(self) -> int:
         """Jobs still in flight when the grace period ran out."""
-        return self._count(JobState.CANCELLED)
+        return self._count(JobStatus.CANCELLED)
 
     @property
     def never_taken(self) -> int:
         """Jobs that never started."""
-        return self._count(JobState.NOT_STARTED)
+        return self._count(JobStatus.NOT_STARTED)
 
-    def _count(self, state: JobState) -> int:
-        return sum(outcome.state is state for outcome in self.outcomes)
+    def _count(self, status: JobStatus) -> int:
+        return sum(outcome.status is status for outcome in self.outcomes)
 
 
 class JobFailed(Exception):
@@ -305,7 +294,7 @@ class ShutdownSignal:
     """A one-shot request to shut a :meth:`Cancellation.serve` call down, the same on every flavour.
 
     :meth:`request` is synchronous, so it can be called from any task of the loop that runs
-    ``serve`` (or from a job's ``log``), from a loop callback such as a handler installed
+    ``serve`` (or from a job's ``on_event``), from a loop callback such as a handler installed
     with ``loop.add_signal_handler``, or before the call starts. It is not thread-safe:
     from another thread, go through the loop (``loop.call_soon_threadsafe``,
     ``trio.from_thread.run_sync``).
@@ -347,8 +336,8 @@ class ShutdownSignal:
 class Cancellation(Protocol):
     """What ``impl_asyncio.cancellation``, ``impl_trio.cancellation`` and ``impl_anyio.cancellation`` provide.
 
-    Every call runs each job as described by :class:`Job` and tells ``log`` (if given)
-    every :class:`Step`. A job starts only after a first checkpoint, and every job that
+    Every call runs each job as described by :class:`Job` and tells ``on_event`` (if given)
+    every :class:`JobStep`. A job starts only after a first checkpoint, and every job that
     starts runs its cleanup to the end before the call returns or raises, whether it
     succeeded, failed or was cancelled (its cleanup is shielded from cancellation).
 
@@ -359,7 +348,9 @@ class Cancellation(Protocol):
     finish may instead let that end through: which one wins then is the library's rule.
     """
 
-    async def run_all_or_nothing(self, jobs: Iterable[Job], *, log: Log | None = None) -> tuple[JobOutcome, ...]:
+    async def run_all_or_nothing(
+        self, jobs: Iterable[Job], *, on_event: OnJobEvent | None = None
+    ) -> tuple[JobOutcome, ...]:
         """Run every job at once; if one fails, cancel the others and raise :class:`JobFailed`.
 
         - Every job starts at once; with no failure, return every outcome (all
@@ -371,20 +362,20 @@ class Cancellation(Protocol):
           and every outcome in ``outcomes``.
         - If jobs fail at the same moment, one of them is named (which one is not
           specified); the others are ``FAILED`` in ``outcomes``.
-        - An exception from ``log`` (see :data:`Log`) wins over a job's failure: it
+        - An exception from ``on_event`` (see :data:`OnJobEvent`) wins over a job's failure: it
           propagates as itself, not as :class:`JobFailed`.
         - No jobs: return ``()``.
 
         Raises:
           TypeError: ``jobs`` is not an iterable (or is a single string), or holds something
-            that is not a :class:`Job`; ``log`` is not callable or None.
+            that is not a :class:`Job`; ``on_event`` is not callable or None.
           ValueError: two jobs have the same name.
           JobFailed: a job failed.
         """
         ...
 
     async def race_first(
-        self, jobs: Iterable[Job], *, stagger: float | None = 0.25, log: Log | None = None
+        self, jobs: Iterable[Job], *, stagger: float | None = 0.25, on_event: OnJobEvent | None = None
     ) -> RaceResult:
         """Happy eyeballs: start the jobs one by one; the first to succeed wins, the rest are cancelled.
 
@@ -414,7 +405,7 @@ class Cancellation(Protocol):
         workers: int,
         grace: float | None,
         shutdown: ShutdownSignal,
-        log: Log | None = None,
+        on_event: OnJobEvent | None = None,
     ) -> ServeReport:
         """A worker service: ``workers`` workers take the ``jobs`` backlog in order until ``shutdown``.
 
@@ -444,8 +435,8 @@ class Cancellation(Protocol):
 # --- Argument checks ---------------------------------------------------------------------------
 
 
-def check_jobs(jobs: Iterable[Job], log: Log | None) -> tuple[Job, ...]:
-    """Validate the ``jobs`` and ``log`` of every call; return the jobs as a tuple."""
+def check_jobs(jobs: Iterable[Job], on_event: OnJobEvent | None) -> tuple[Job, ...]:
+    """Validate the ``jobs`` and ``on_event`` of every call; return the jobs as a tuple."""
     job_list = tuple(require_items("jobs", jobs, of="Jobs"))
     seen: set[str] = set()
     for index, job in enumerate(job_list):
@@ -454,26 +445,26 @@ def check_jobs(jobs: Iterable[Job], log: Log | None) -> tuple[Job, ...]:
         if job.name in seen:
             raise ValueError(f"`jobs[{index}]` has the name of an earlier job: {job.name!r}")
         seen.add(job.name)
-    if log is not None and not callable(log):
-        raise TypeError(f"`log` must be callable or None, got {log!r}")
+    if on_event is not None and not callable(on_event):
+        raise TypeError(f"`on_event` must be callable or None, got {on_event!r}")
     return job_list
 
 
-def check_race_args(jobs: Iterable[Job], stagger: object, log: Log | None) -> tuple[tuple[Job, ...], float | None]:
+def check_race_args(jobs: Iterable[Job], stagger: object, on_event: OnJobEvent | None) -> tuple[tuple[Job, ...], float]:
     """Validate the arguments of :meth:`Cancellation.race_first`."""
-    job_list = check_jobs(jobs, log)
+    job_list = check_jobs(jobs, on_event)
     if not job_list:
         raise ValueError("`jobs` must hold at least one job")
-    return job_list, _require_limit("stagger", stagger)
+    return job_list, require_bound("stagger", stagger, zero=True)
 
 
 def check_serve_args(
-    jobs: Iterable[Job], workers: object, grace: object, shutdown: object, log: Log | None
-) -> tuple[tuple[Job, ...], int, float | None]:
+    jobs: Iterable[Job], workers: object, grace: object, shutdown: object, on_event: OnJobEvent | None
+) -> tuple[tuple[Job, ...], int, float]:
     """Validate the arguments of :meth:`Cancellation.serve`."""
-    job_list = check_jobs(jobs, log)
+    job_list = check_jobs(jobs, on_event)
     checked_workers = require_int("workers", workers, minimum=1)
-    checked_grace = _require_limit("grace", grace)
+    checked_grace = require_bound("grace", grace, zero=True)
     if not isinstance(shutdown, ShutdownSignal):
         raise TypeError(f"`shutdown` must be a ShutdownSignal, got {shutdown!r}")
     return job_list, checked_workers, checked_grace

@@ -38,16 +38,13 @@ from typing import Protocol
 
 import httpx
 
-from shared.validation import require_bool, require_int, require_items, require_timeout
+from shared.validation import require_bool, require_bound, require_int, require_items
 
-__all__ = [
-    "ErrorKind",
-    "Fanout",
-    "FanoutError",
-    "FetchResult",
-    "check_fetch_args",
-    "worker_client",
-]
+__all__ = ["ErrorKind", "Fanout", "FanoutError", "FetchResult"]
+"""The contract: what a caller of the workload may use."""
+SUPPORT: tuple[str, ...] = ("check_fetch_args", "worker_client")
+"""Support code for the implementations, not contract: argument checks and bookkeeping
+that the three packages share so that they record the same things the same way."""
 
 
 class ErrorKind(enum.Enum):
@@ -199,13 +196,13 @@ class Fanout(Protocol):
 
 def check_fetch_args(
     urls: Iterable[str], limit: object, timeout: object, fail_fast: object, client: object
-) -> tuple[list[str], int, float | None]:
+) -> tuple[list[str], int, float]:
     """Validate the arguments of :class:`Fanout`'s calls; return the URLs as a list, the limit
-    and the timeout in seconds. Every URL that httpx would refuse is refused here, before
-    any request is made."""
+    and the timeout in seconds (``math.inf`` for None). Every URL that httpx would refuse is
+    refused here, before any request is made."""
     url_list = require_items("urls", urls, of="URL strings")
     checked_limit = require_int("limit", limit, minimum=1)
-    checked_timeout = require_timeout("timeout", timeout)
+    checked_timeout = require_bound("timeout", timeout, zero=False)
     require_bool("fail_fast", fail_fast)
     if client is not None and not isinstance(client, httpx.AsyncClient):
         raise TypeError(f"`client` must be an httpx.AsyncClient or None, got {client!r}")

@@ -34,20 +34,18 @@ from typing import Protocol
 
 from shared.validation import require_int, require_seconds
 
-__all__ = [
-    "BoundedReport",
-    "FairReport",
-    "GateReport",
-    "Ledger",
-    "Locks",
+__all__ = ["BoundedReport", "FairReport", "GateReport", "Locks", "Transfer", "TransferReport"]
+"""The contract: what a caller of the workload may use."""
+SUPPORT: tuple[str, ...] = (
+    "Accounts",
     "Occupancy",
     "Seen",
-    "Transfer",
-    "TransferReport",
     "check_bounded_args",
     "check_gated_args",
     "check_transfer_args",
-]
+)
+"""Support code for the implementations, not contract: argument checks and bookkeeping
+that the three packages share so that they record the same things the same way."""
 
 
 # --- Transfers -----------------------------------------------------------------------------
@@ -112,7 +110,7 @@ class Seen:
     dst_version: int
 
 
-class Ledger:
+class Accounts:
     """Account balances that notice lost updates. It does no locking: that is the caller's job.
 
     Every write bumps its account's version; a write based on an older version than the

@@ -33,13 +33,11 @@ from typing import Protocol, TypeVar
 
 from shared.validation import require_int
 
-__all__ = [
-    "Offload",
-    "OffloadError",
-    "Report",
-    "check_offload_args",
-    "check_on_progress",
-]
+__all__ = ["Offload", "OffloadError", "Report"]
+"""The contract: what a caller of the workload may use."""
+SUPPORT: tuple[str, ...] = ("check_offload_args", "check_on_progress")
+"""Support code for the implementations, not contract: the argument checks that the three
+packages share so that they refuse bad input alike."""
 
 T = TypeVar("T")
 R = TypeVar("R")

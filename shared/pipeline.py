@@ -45,13 +45,11 @@ from typing import Protocol, TypeVar
 from shared.errors import caller_iterator
 from shared.validation import require_int
 
-__all__ = [
-    "Pipeline",
-    "PipelineError",
-    "PipelineReport",
-    "Tally",
-    "check_pipeline_args",
-]
+__all__ = ["Pipeline", "PipelineError", "PipelineReport"]
+"""The contract: what a caller of the workload may use."""
+SUPPORT: tuple[str, ...] = ("Tally", "check_pipeline_args")
+"""Support code for the implementations, not contract: argument checks and bookkeeping
+that the three packages share so that they record the same things the same way."""
 
 T = TypeVar("T")
 

@@ -35,23 +35,23 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Protocol
 
-from shared.validation import require_int, require_seconds, require_timeout
+from shared.validation import require_bound, require_int
 
 __all__ = [
     "HEADER",
     "HOST",
     "MAX_FRAME",
-    "Connection",
     "ConnectionReport",
     "EchoServer",
     "ErrorKind",
     "StreamError",
     "Streams",
-    "check_echo_args",
-    "check_server_args",
     "frame",
-    "frame_length",
 ]
+"""The contract: what a caller of the workload may use."""
+SUPPORT: tuple[str, ...] = ("Connection", "check_echo_args", "check_server_args", "frame_length")
+"""Support code for the implementations, not contract: argument checks and the counters
+that the three packages share so that they record the same things the same way."""
 
 HOST = "127.0.0.1"
 """The only address the server listens on and the client connects to."""
@@ -337,22 +337,21 @@ def _require_port(value: object, *, minimum: int) -> int:
 
 def check_server_args(
     port: object, max_frame: object, read_timeout: object, grace: object
-) -> tuple[int, int, float | None, float | None]:
-    """Validate :meth:`Streams.echo_server`'s arguments; a ``grace`` of ``math.inf`` comes
-    back as None."""
-    checked_grace = None if grace is None else require_seconds("grace", grace)
+) -> tuple[int, int, float, float]:
+    """Validate :meth:`Streams.echo_server`'s arguments; None (no bound) comes back as ``math.inf``."""
     return (
         _require_port(port, minimum=0),
         require_int("max_frame", max_frame, minimum=1),
-        require_timeout("read_timeout", read_timeout),
-        None if checked_grace == float("inf") else checked_grace,
+        require_bound("read_timeout", read_timeout, zero=False),
+        require_bound("grace", grace, zero=True),
     )
 
 
 def check_echo_args(
     port: object, messages: Iterable[bytes], window: object, max_frame: object, read_timeout: object
-) -> tuple[int, list[bytes], int, int, float | None]:
-    """Validate :meth:`Streams.echo`'s arguments; return ``messages`` as a list."""
+) -> tuple[int, list[bytes], int, int, float]:
+    """Validate :meth:`Streams.echo`'s arguments; return ``messages`` as a list and
+    ``read_timeout`` as ``math.inf`` for None."""
     checked_port = _require_port(port, minimum=1)
     if isinstance(messages, bytes | bytearray | memoryview | str):
         raise TypeError("`messages` must be an iterable of bytes, not a single bytes or str")
@@ -369,4 +368,5 @@ def check_echo_args(
             raise ValueError(
                 f"`messages[{index}]` is {len(message)} bytes, more than `max_frame` ({checked_max_frame})"
             )
-    return checked_port, message_list, checked_window, checked_max_frame, require_timeout("read_timeout", read_timeout)
+    checked_read_timeout = require_bound("read_timeout", read_timeout, zero=False)
+    return checked_port, message_list, checked_window, checked_max_frame, checked_read_timeout

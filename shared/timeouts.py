@@ -1,13 +1,15 @@
-"""Contract: timeouts — a batch of jobs under two deadlines, and retry with backoff.
+"""Contract: timeouts — a batch of jobs under two timeouts, and retry with backoff.
 
 :class:`Timeouts` is the specification; ``impl_*/timeouts.py`` implement it. Jobs are
-simulated (:class:`Job` is a description: work and cleanup are sleeps), so the behaviour
+simulated (:class:`TimedJob` is a description: work and cleanup are sleeps), so the behaviour
 suite can state exact scenarios and check them on a virtual clock.
 
 How "which deadline stopped the job" is decided
 -----------------------------------------------
-Every job runs under ONE cancel scope whose deadline is the earlier of its own
-(``job_timeout`` after it starts) and the batch's (``deadline`` after the call starts);
+Words for time follow Trio and AnyIO: a *timeout* is a number of seconds, a *deadline*
+an absolute time on the loop's clock. Every job runs under ONE cancel scope whose deadline
+is the earlier of its own (``job_timeout`` after it starts) and the batch's
+(``batch_timeout`` after the call starts);
 which of the two it was is decided by comparing the two numbers (:func:`stop_for`),
 never by asking which scope caught the cancellation. Nested scopes (a batch scope around
 a scope per job) would stop the job at the right moment, but name the wrong cause
@@ -18,7 +20,7 @@ and ``asyncio.timeout``'s outer scope raises ``TimeoutError`` (checked on this m
 Comparing the numbers is exact, on every loop, under any load.
 
 The tie rule: when the two deadlines are the same instant, the overall deadline wins
-(:attr:`JobStatus.DEADLINE`). The batch is out of time, which is the more useful thing for a
+(:attr:`TimedStatus.DEADLINE`). The batch is out of time, which is the more useful thing for a
 caller to hear; nested scopes agree (trio and asyncio both report the outer scope at an
 exact tie); and on a real clock a job starts at, or a little after, the call's start
 (uvloop's clock counts whole milliseconds, so often exactly at it), which puts its own
@@ -33,8 +35,8 @@ is still running. Its time counts against neither the job's timeout nor its stat
 the overall deadline keeps running meanwhile, so a long cleanup can leave the next job
 ``NOT_STARTED``.
 
-"No bound" is ``math.inf`` inside the implementations (trio's convention); stdlib
-asyncio, uvloop, looptime and anyio all accept an infinite deadline and never fire it.
+"No bound" is None in the contract and ``math.inf`` inside the implementations
+(``shared.validation.require_bound``).
 """
 
 from __future__ import annotations
@@ -46,26 +48,26 @@ from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
 from shared.errors import caller_callback
-from shared.validation import require_int, require_items, require_seconds, require_timeout
+from shared.validation import require_bound, require_int, require_items, require_seconds
 
 __all__ = [
     "DeadlineExceeded",
-    "Job",
-    "JobEvent",
-    "JobOutcome",
-    "JobStatus",
-    "OnEvent",
+    "TimedJob",
+    "TimedStep",
+    "TimedOutcome",
+    "TimedStatus",
+    "OnTimedStep",
     "OnRetry",
     "RetriesExhausted",
     "Timeouts",
-    "backoff_delays",
-    "check_batch_args",
-    "check_retry_args",
-    "stop_for",
 ]
+"""The contract: what a caller of the workload may use."""
+SUPPORT: tuple[str, ...] = ("backoff_delays", "check_batch_args", "check_retry_args", "stop_for")
+"""Support code for the implementations, not contract: argument checks and bookkeeping
+that the three packages share so that they record the same things the same way."""
 
 T = TypeVar("T")
-OnEvent = Callable[[int, "JobEvent"], object]
+OnTimedStep = Callable[[int, "TimedStep"], object]
 OnRetry = Callable[[int, Exception, float], object]
 
 
@@ -73,7 +75,7 @@ OnRetry = Callable[[int, Exception, float], object]
 
 
 @dataclass(frozen=True, slots=True)
-class Job:
+class TimedJob:
     """A simulated job: ``work_seconds`` of work, then ``cleanup_seconds`` of async cleanup.
 
     ``work_seconds`` may be ``math.inf`` (a job that only a deadline stops); the cleanup
@@ -91,7 +93,7 @@ class Job:
         require_seconds("cleanup_seconds", self.cleanup_seconds, finite=True)
 
 
-class JobStatus(enum.Enum):
+class TimedStatus(enum.Enum):
     """How a job's work ended."""
 
     FINISHED = "finished"
@@ -99,12 +101,13 @@ class JobStatus(enum.Enum):
     TIMED_OUT = "timed out"
     """The job's own ``job_timeout`` stopped it: it fell strictly before the overall deadline."""
     DEADLINE = "deadline"
-    """The overall ``deadline`` stopped it: it fell before, or at the same instant as, the job's own."""
+    """The batch's deadline (``batch_timeout`` after the call) stopped it: it fell before, or at
+    the same instant as, the job's own."""
     NOT_STARTED = "not started"
     """The overall deadline had passed when the job's turn came, so it never ran."""
 
 
-class JobEvent(enum.Enum):
+class TimedStep(enum.Enum):
     """What ``on_event`` is told, in this order for each job that starts."""
 
     STARTED = "started"
@@ -114,12 +117,12 @@ class JobEvent(enum.Enum):
 
 
 @dataclass(frozen=True, slots=True)
-class JobOutcome:
+class TimedOutcome:
     """What became of ``job``, the ``index``-th of the input."""
 
     index: int
-    job: Job
-    status: JobStatus
+    job: TimedJob
+    status: TimedStatus
     cleaned_up: bool
     """Whether the job's cleanup ran to completion: True for every job that started (the
     call never returns before), False for ``NOT_STARTED`` (there was nothing to clean up)."""
@@ -129,35 +132,35 @@ class JobOutcome:
         return self.job.name
 
 
-def stop_for(started: float, job_timeout: float, deadline_at: float) -> tuple[float, JobStatus]:
+def stop_for(started: float, job_timeout: float, deadline: float) -> tuple[float, TimedStatus]:
     """When a job that starts at ``started`` is stopped, and the status it then gets.
 
-    ``job_timeout`` is in seconds and ``deadline_at`` is the batch's deadline on the same
+    ``job_timeout`` is in seconds and ``deadline`` is the batch's deadline on the same
     clock as ``started``; either may be ``math.inf``. The job's own deadline wins only
     when strictly earlier; on a tie the overall deadline does (see the module docstring).
     """
     own = started + job_timeout
-    if own < deadline_at:
-        return own, JobStatus.TIMED_OUT
-    return deadline_at, JobStatus.DEADLINE
+    if own < deadline:
+        return own, TimedStatus.TIMED_OUT
+    return deadline, TimedStatus.DEADLINE
 
 
 # --- Errors --------------------------------------------------------------------------------
 
 
 class DeadlineExceeded(TimeoutError):
-    """:meth:`Timeouts.retry` ran out of its overall ``deadline``.
+    """:meth:`Timeouts.retry` ran past its deadline: ``timeout`` seconds after the call started.
 
     The one timeout type a caller sees on every flavour: never ``trio.TooSlowError``, nor a
     bare ``TimeoutError`` from ``asyncio.timeout`` or ``anyio.fail_after``. It subclasses
     ``TimeoutError``, so ``except TimeoutError`` catches it too. ``seconds`` is the
-    deadline; ``failed_attempts`` counts the attempts that failed before it passed (an
+    ``timeout``; ``failed_attempts`` counts the attempts that failed before it passed (an
     attempt it cut short is not one). ``__cause__`` is the last of their errors, or None
     when the deadline cut the first attempt short.
     """
 
     def __init__(self, seconds: float, failed_attempts: int) -> None:
-        super().__init__(f"the deadline of {seconds} s passed after {failed_attempts} failed attempt(s)")
+        super().__init__(f"the `timeout` of {seconds} s ran out after {failed_attempts} failed attempt(s)")
         self.seconds = seconds
         self.failed_attempts = failed_attempts
 
@@ -185,20 +188,20 @@ class Timeouts(Protocol):
 
     async def run_jobs(
         self,
-        jobs: Iterable[Job],
+        jobs: Iterable[TimedJob],
         *,
         limit: int,
         job_timeout: float | None = None,
-        deadline: float | None = None,
-        on_event: Callable[[int, JobEvent], object] | None = None,
-    ) -> list[JobOutcome]:
+        batch_timeout: float | None = None,
+        on_event: Callable[[int, TimedStep], object] | None = None,
+    ) -> list[TimedOutcome]:
         """Run ``jobs``, at most ``limit`` at once, and return one outcome per job, in input order.
 
         - Jobs start in input order; a job starts as soon as one of the ``limit`` slots is
           free, i.e. when an earlier job's cleanup has completed.
         - ``job_timeout`` (seconds from the job's start) bounds each job's work;
-          ``deadline`` (seconds from the call's start) bounds the whole batch. Either may
-          be None (no bound). A job is stopped at the earlier of the two and reported
+          ``batch_timeout`` (seconds from the call's start) bounds the whole batch. Either
+          may be None (no bound). A job is stopped at the earlier of the two and reported
           ``TIMED_OUT`` or ``DEADLINE`` by :func:`stop_for`: on a tie, ``DEADLINE``.
         - A job whose turn comes at or after the overall deadline is ``NOT_STARTED``.
         - Work that would end at the very instant its deadline falls is a race between two
@@ -207,7 +210,7 @@ class Timeouts(Protocol):
           the work; the call returns only after the last cleanup, so it can return after
           the overall deadline by up to the longest cleanup.
         - Running out of either deadline is reported in the outcomes, never raised.
-        - ``on_event(index, event)`` is called synchronously for each :class:`JobEvent`. An
+        - ``on_event(index, event)`` is called synchronously for each :class:`TimedStep`. An
           ``Exception`` from it stops the batch as a cancel would (each other running job's
           cleanup still completes) and then propagates as the very object raised, never in
           an ``ExceptionGroup`` (an ``ExceptionGroup`` of the caller's included). If it
@@ -218,9 +221,9 @@ class Timeouts(Protocol):
 
         Raises:
           TypeError: ``jobs`` not an iterable (or a single string); ``limit`` not an int;
-            ``job_timeout`` or ``deadline`` not a number or None; an item of ``jobs`` not a
-            :class:`Job`; ``on_event`` not callable or None.
-          ValueError: ``limit`` < 1; ``job_timeout`` or ``deadline`` <= 0 or NaN.
+            ``job_timeout`` or ``batch_timeout`` not a number or None; an item of ``jobs`` not a
+            :class:`TimedJob`; ``on_event`` not callable or None.
+          ValueError: ``limit`` < 1; ``job_timeout`` or ``batch_timeout`` <= 0 or NaN.
         """
         ...
 
@@ -233,10 +236,10 @@ class Timeouts(Protocol):
         base_delay: float,
         factor: float = 2.0,
         max_delay: float | None = None,
-        deadline: float | None = None,
+        timeout: float | None = None,
         on_retry: Callable[[int, Exception, float], object] | None = None,
     ) -> T:
-        """Await ``operation()`` until it returns, at most ``attempts`` times, all within ``deadline``.
+        """Await ``operation()`` until it returns, at most ``attempts`` times, all within ``timeout`` seconds.
 
         - An attempt that raises an instance of ``retry_on`` is followed, if attempts are
           left, by a backoff sleep and the next attempt. Before the ``n``-th backoff
@@ -248,8 +251,8 @@ class Timeouts(Protocol):
           retried. So does an ``Exception`` from ``on_retry``.
         - When the last attempt fails with a retryable error, :class:`RetriesExhausted` is
           raised with ``attempts`` and that error as ``__cause__``.
-        - ``deadline`` (seconds from the call's start; None for no bound) covers attempts
-          and sleeps alike: when it passes, the attempt or sleep under way is cancelled and
+        - ``timeout`` (seconds from the call's start; None for no bound) covers attempts
+          and sleeps alike: when it runs out, the attempt or sleep under way is cancelled and
           :class:`DeadlineExceeded` is raised, the same type on every flavour.
         - A cancel from outside cancels the attempt or sleep under way and propagates as
           cancellation.
@@ -260,9 +263,9 @@ class Timeouts(Protocol):
             as the libraries' cancellation are refused: retrying them would swallow a
             cancel); a count or duration of the wrong type.
           ValueError: ``attempts`` < 1; ``base_delay`` or ``max_delay`` < 0 or NaN;
-            ``factor`` < 1 or NaN; ``deadline`` <= 0 or NaN.
+            ``factor`` < 1 or NaN; ``timeout`` <= 0 or NaN.
           RetriesExhausted: every attempt failed.
-          DeadlineExceeded: the deadline passed first.
+          DeadlineExceeded: the ``timeout`` ran out first.
         """
         ...
 
@@ -271,34 +274,34 @@ class Timeouts(Protocol):
 
 
 def check_batch_args(
-    jobs: Iterable[Job],
+    jobs: Iterable[TimedJob],
     limit: object,
     job_timeout: object,
-    deadline: object,
+    batch_timeout: object,
     on_event: object,
-) -> tuple[list[Job], int, float, float, OnEvent]:
+) -> tuple[list[TimedJob], int, float, float, OnTimedStep]:
     """Validate :meth:`Timeouts.run_jobs`'s arguments; return jobs, limit, both bounds in
     seconds (``math.inf`` for None), and the ``on_event`` to call (a no-op for None)."""
     job_list = require_items("jobs", jobs, of="Jobs")
     for index, job in enumerate(job_list):
-        if not isinstance(job, Job):
-            raise TypeError(f"`jobs[{index}]` must be a Job, got {job!r}")
+        if not isinstance(job, TimedJob):
+            raise TypeError(f"`jobs[{index}]` must be a TimedJob, got {job!r}")
     checked_limit = require_int("limit", limit, minimum=1)
-    checked_job_timeout = require_timeout("job_timeout", job_timeout)
-    checked_deadline = require_timeout("deadline", deadline)
+    checked_job_timeout = require_bound("job_timeout", job_timeout, zero=False)
+    checked_batch_timeout = require_bound("batch_timeout", batch_timeout, zero=False)
     if on_event is not None and not callable(on_event):
         raise TypeError(f"`on_event` must be callable or None, got {on_event!r}")
     return (
         job_list,
         checked_limit,
-        math.inf if checked_job_timeout is None else checked_job_timeout,
-        math.inf if checked_deadline is None else checked_deadline,
+        checked_job_timeout,
+        checked_batch_timeout,
         # The caller's callback: its exception leaves the call as it is (shared.errors).
         caller_callback(on_event) if on_event is not None else _ignore_event,
     )
 
 
-def _ignore_event(index: int, event: JobEvent) -> None:
+def _ignore_event(index: int, event: TimedStep) -> None:
     pass
 
 
@@ -322,11 +325,11 @@ def check_retry_args(
     base_delay: object,
     factor: object,
     max_delay: object,
-    deadline: object,
+    timeout: object,
     on_retry: object,
 ) -> tuple[tuple[type[Exception], ...], list[float], float, OnRetry]:
     """Validate :meth:`Timeouts.retry`'s arguments; return the retryable types as a tuple,
-    the backoff schedule, the deadline in seconds (``math.inf`` for None) and the
+    the backoff schedule, the timeout in seconds (``math.inf`` for None) and the
     ``on_retry`` to call (a no-op for None)."""
     if not callable(operation):
         raise TypeError(f"`operation` must be callable, got {operation!r}")
@@ -341,15 +344,15 @@ def check_retry_args(
         raise ValueError(f"`factor` must be >= 1, got {factor!r}")
     if math.isinf(factor):  # 0 * inf is nan, a sleep asyncio takes and trio refuses
         raise ValueError(f"`factor` must be finite, got {factor!r}")
-    checked_max = math.inf if max_delay is None else require_seconds("max_delay", max_delay)
-    checked_deadline = require_timeout("deadline", deadline)
+    checked_max = require_bound("max_delay", max_delay, zero=True)
+    checked_timeout = require_bound("timeout", timeout, zero=False)
     if on_retry is not None and not callable(on_retry):
         raise TypeError(f"`on_retry` must be callable or None, got {on_retry!r}")
     delays = backoff_delays(checked_attempts, checked_base, float(factor), checked_max)
     return (
         kinds,
         delays,
-        math.inf if checked_deadline is None else checked_deadline,
+        checked_timeout,
         # The caller's callback: its exception leaves the call as it is (shared.errors).
         caller_callback(on_retry) if on_retry is not None else _ignore_retry,
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-__all__ = ["require_bool", "require_int", "require_items", "require_seconds", "require_timeout"]
+__all__ = ["require_bool", "require_bound", "require_int", "require_items", "require_seconds"]
 
 
 def require_bool(name: str, value: object) -> bool:
@@ -65,17 +65,23 @@ def require_seconds(name: str, value: object, *, finite: bool = False) -> float:
     return float(value)
 
 
-def require_timeout(name: str, value: object) -> float | None:
-    """Return ``value`` as seconds if it is None or a positive, finite-or-infinite number.
+def require_bound(name: str, value: object, *, zero: bool) -> float:
+    """Return ``value`` as seconds, or ``math.inf`` for None: the one way to say "no bound".
+
+    A bound on time (a timeout, a stagger, a grace period, a longest delay) is a number of
+    seconds, or None for no bound at all; ``math.inf`` is accepted as the same thing and is
+    what every implementation receives, since all three libraries take an infinite timeout
+    and never fire it. ``zero`` says whether 0 is allowed ("at once") or refused.
 
     Raises:
       TypeError: "`timeout` must be a number of seconds or None, got '1s'".
-      ValueError: "`timeout` must be > 0, got nan" (for zero, negatives and NaN).
+      ValueError: "`timeout` must be > 0, got 0" (without ``zero``), "`grace` must be >= 0,
+        got -1" (with it); NaN is refused either way.
     """
     if value is None:
-        return None
+        return math.inf
     if not isinstance(value, int | float) or isinstance(value, bool):
         raise TypeError(f"`{name}` must be a number of seconds or None, got {value!r}")
-    if math.isnan(value) or value <= 0:
-        raise ValueError(f"`{name}` must be > 0, got {value!r}")
+    if math.isnan(value) or value < 0 or (value == 0 and not zero):
+        raise ValueError(f"`{name}` must be {'>=' if zero else '>'} 0, got {value!r}")
     return float(value)

@@ -6,28 +6,22 @@ on its own loop. No async pytest plugin claims any test, so none can hijack anot
 
 from __future__ import annotations
 
-import re
 import socket
 import threading
 from collections.abc import Awaitable, Callable, Iterator
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 import psutil
 import pytest
 
+from tests.helpers import THREAD_EXIT, Run, threads_left
 from triptych.flavours import FLAVOURS, Flavour
 from triptych.server import LoopbackServer
 
 T = TypeVar("T")
 
-DEADLINE = 60.0
+TIMEOUT = 60.0
 """Seconds on the loop's clock before a test is failed as hung: a backstop, not a measurement."""
-
-
-class Run(Protocol):
-    def __call__(
-        self, fn: Callable[..., Awaitable[T]], *args: Any, virtual_clock: bool = False, **kwargs: Any
-    ) -> T: ...
 
 
 @pytest.fixture(params=FLAVOURS, ids=[flavour.name for flavour in FLAVOURS])
@@ -39,7 +33,7 @@ def flavour(request: pytest.FixtureRequest) -> Flavour:
 EAGER_DIVERGENCES = {
     "test_a_cancel_before_the_first_checkpoint_starts_no_job": (
         "asyncio+eager runs a job's first step inside create_task, so the job is past its first "
-        "checkpoint (STARTED) before a deadline of 0 fires; the other flavours start none"
+        "checkpoint (STARTED) before a timeout of 0 fires; the other flavours start none"
     ),
 }
 """Tests whose contract clause does not hold under asyncio's eager task factory: each is a
@@ -57,10 +51,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture
 def run(flavour: Flavour) -> Run:
-    """Run ``fn(*args, **kwargs)`` on ``flavour`` under a deadline; fail if it leaves a task.
+    """Run ``fn(*args, **kwargs)`` on ``flavour`` under :data:`TIMEOUT`; fail if it leaves a task.
 
     ``virtual_clock=True`` fast-forwards time on the four flavours that have a virtual clock
-    (the deadline is then virtual too); the two uvloop flavours run the same test in real
+    (the timeout is then virtual too); the two uvloop flavours run the same test in real
     time, so tests that ask for it keep their waits short and decided by wide margins.
     """
 
@@ -75,7 +69,7 @@ def run(flavour: Flavour) -> Run:
                     raise AssertionError(f"{leftover} task(s) still alive after the call returned")
 
         virtual = virtual_clock and flavour.has_virtual_clock
-        return flavour.run(checked, virtual_clock=virtual, deadline=DEADLINE)
+        return flavour.run(checked, virtual_clock=virtual, timeout=TIMEOUT)
 
     return run
 
@@ -106,25 +100,6 @@ def refused_url() -> Iterator[str]:
 
 def _open_sockets() -> set[tuple[int, Any, Any]]:
     return {(c.fd, c.laddr, c.raddr) for c in psutil.Process().net_connections(kind="inet")}
-
-
-IDLE_TRIO_THREAD = re.compile(r"Trio thread \d+")
-"""The name of a thread idle in Trio's thread cache, kept there for reuse (by Trio, and AnyIO
-on Trio): the library's, not the call's (shared.fanout, "What is left running"). A thread
-running a call is named after the call."""
-
-THREAD_EXIT = 5.0
-"""Seconds a thread that has finished its work may take to exit: a backstop, not a wait."""
-
-
-def threads_left(before: set[threading.Thread], *, exit_within: float = 0.0) -> list[str]:
-    """The threads started since ``before`` still alive after ``exit_within`` seconds each,
-    but Trio's idle cached ones."""
-    new = [t for t in threading.enumerate() if t not in before and not IDLE_TRIO_THREAD.fullmatch(t.name)]
-    for thread in new:
-        # A worker pool shut down as the call returned lets its idle threads exit on their own.
-        thread.join(exit_within)
-    return [t.name for t in new if t.is_alive()]
 
 
 @pytest.fixture(autouse=True)

@@ -17,13 +17,11 @@ from typing import Any
 
 import pytest
 
-from shared.cancellation import Job as CancellableJob
-from shared.cancellation import JobEvent as CancellationEvent
-from shared.cancellation import JobFailed, ShutdownSignal, Step
+from shared.cancellation import Job, JobEvent, JobFailed, JobStep, ShutdownSignal
 from shared.fanout import FanoutError
 from shared.pipeline import PipelineError
-from shared.timeouts import Job, JobEvent
-from tests.conftest import Run
+from shared.timeouts import TimedJob, TimedStep
+from tests.helpers import Run
 from triptych.flavours import Flavour
 from triptych.server import LoopbackServer
 
@@ -188,31 +186,31 @@ def test_pipeline_two_failures_at_once_give_one_pipeline_error(flavour: Flavour,
 def test_timeouts_on_event(flavour: Flavour, run: Run, shape: str) -> None:
     timeouts = flavour.workload("timeouts")
     raiser = Raiser(SHAPES[shape]())
-    events: list[tuple[int, JobEvent]] = []
+    events: list[tuple[int, TimedStep]] = []
 
-    def on_event(index: int, event: JobEvent) -> None:
+    def on_event(index: int, event: TimedStep) -> None:
         events.append((index, event))
-        if (index, event) == (1, JobEvent.STARTED):
+        if (index, event) == (1, TimedStep.STARTED):
             raiser()
 
-    jobs = [Job("slow", work_seconds=10, cleanup_seconds=0.01), Job("raises", work_seconds=0.02)]
+    jobs = [TimedJob("slow", work_seconds=10, cleanup_seconds=0.01), TimedJob("raises", work_seconds=0.02)]
     with raiser.raises() as caught:
         run(timeouts.run_jobs, jobs, limit=2, on_event=on_event, virtual_clock=True)
     raiser.check(caught)
     # The other job was stopped as by a cancel, and its cleanup still ran to its end.
-    assert (0, JobEvent.CLEANED_UP) in events
+    assert (0, TimedStep.CLEANED_UP) in events
 
 
 def test_timeouts_on_event_raising_for_two_jobs_at_once(flavour: Flavour, run: Run) -> None:
     timeouts = flavour.workload("timeouts")
     raised: list[Exception] = []
 
-    def on_event(index: int, event: JobEvent) -> None:
-        if event is JobEvent.CLEANED_UP:
+    def on_event(index: int, event: TimedStep) -> None:
+        if event is TimedStep.CLEANED_UP:
             raised.append(error := RuntimeError(f"job {index}"))
             raise error
 
-    jobs = [Job("a", work_seconds=0.02), Job("b", work_seconds=0.02)]
+    jobs = [TimedJob("a", work_seconds=0.02), TimedJob("b", work_seconds=0.02)]
     with pytest.raises(RuntimeError) as caught:
         run(timeouts.run_jobs, jobs, limit=2, on_event=on_event, virtual_clock=True)
     assert any(caught.value is error for error in raised)
@@ -253,7 +251,7 @@ def test_retry_on_retry(flavour: Flavour, run: Run, shape: str) -> None:
             retry_on=OSError,
             attempts=3,
             base_delay=0.01,
-            deadline=5,
+            timeout=5,
             on_retry=raiser,
             virtual_clock=True,
         )
@@ -265,44 +263,44 @@ def test_retry_on_retry(flavour: Flavour, run: Run, shape: str) -> None:
 # --- cancellation: the log of all three patterns -----------------------------------------------
 
 
-def _log_raising_at(raiser: Raiser, job: str, step: Step) -> Callable[[CancellationEvent], None]:
-    def log(event: CancellationEvent) -> None:
+def _log_raising_at(raiser: Raiser, job: str, step: JobStep) -> Callable[[JobEvent], None]:
+    def log(event: JobEvent) -> None:
         if (event.job, event.step) == (job, step):
             raiser()
 
     return log
 
 
-def _serve(cancellation: Any, jobs: list[CancellableJob], log: Callable[[CancellationEvent], None]) -> Any:
-    return cancellation.serve(jobs, workers=2, grace=1, shutdown=ShutdownSignal(), log=log)
+def _serve(cancellation: Any, jobs: list[Job], log: Callable[[JobEvent], None]) -> Any:
+    return cancellation.serve(jobs, workers=2, grace=1, shutdown=ShutdownSignal(), on_event=log)
 
 
-def _race(cancellation: Any, jobs: list[CancellableJob], log: Callable[[CancellationEvent], None]) -> Any:
-    return cancellation.race_first(jobs, stagger=0, log=log)
+def _race(cancellation: Any, jobs: list[Job], log: Callable[[JobEvent], None]) -> Any:
+    return cancellation.race_first(jobs, stagger=0, on_event=log)
 
 
-def _all_or_nothing(cancellation: Any, jobs: list[CancellableJob], log: Callable[[CancellationEvent], None]) -> Any:
-    return cancellation.run_all_or_nothing(jobs, log=log)
+def _all_or_nothing(cancellation: Any, jobs: list[Job], log: Callable[[JobEvent], None]) -> Any:
+    return cancellation.run_all_or_nothing(jobs, on_event=log)
 
 
 PATTERNS = {"run_all_or_nothing": _all_or_nothing, "race_first": _race, "serve": _serve}
 
 
 @pytest.mark.parametrize("pattern", list(PATTERNS))
-@pytest.mark.parametrize("step", [Step.SUCCEEDED, Step.CLEANED_UP])
+@pytest.mark.parametrize("step", [JobStep.SUCCEEDED, JobStep.CLEANED_UP])
 @shapes
-def test_cancellation_log(flavour: Flavour, run: Run, shape: str, pattern: str, step: Step) -> None:
+def test_cancellation_log(flavour: Flavour, run: Run, shape: str, pattern: str, step: JobStep) -> None:
     cancellation = flavour.workload("cancellation")
     raiser = Raiser(SHAPES[shape]())
     cleaned: list[str] = []
     log = _log_raising_at(raiser, "b", step)
 
-    def recording_log(event: CancellationEvent) -> None:
-        if event.step is Step.CLEANED_UP:
+    def recording_log(event: JobEvent) -> None:
+        if event.step is JobStep.CLEANED_UP:
             cleaned.append(event.job)
         log(event)
 
-    jobs = [CancellableJob("a", work_seconds=10, cleanup_seconds=0.01), CancellableJob("b", work_seconds=0.02)]
+    jobs = [Job("a", work_seconds=10, cleanup_seconds=0.01), Job("b", work_seconds=0.02)]
     with raiser.raises() as caught:
         run(PATTERNS[pattern], cancellation, jobs, recording_log, virtual_clock=True)
     raiser.check(caught)
@@ -313,16 +311,16 @@ def test_cancellation_log(flavour: Flavour, run: Run, shape: str, pattern: str, 
 def test_cancellation_log_wins_over_a_job_failure(flavour: Flavour, run: Run) -> None:
     cancellation = flavour.workload("cancellation")
     raiser = Raiser(_plain())
-    jobs = [CancellableJob("fails", work_seconds=0.01, error=OSError)]
+    jobs = [Job("fails", work_seconds=0.01, error=OSError)]
 
     with raiser.raises() as caught:
-        run(cancellation.run_all_or_nothing, jobs, log=_log_raising_at(raiser, "fails", Step.FAILED))
+        run(cancellation.run_all_or_nothing, jobs, on_event=_log_raising_at(raiser, "fails", JobStep.FAILED))
     raiser.check(caught)
 
 
 def test_cancellation_two_failures_at_once_give_one_job_failed(flavour: Flavour, run: Run) -> None:
     cancellation = flavour.workload("cancellation")
-    jobs = [CancellableJob(name, work_seconds=0.02, error=OSError) for name in ("a", "b")]
+    jobs = [Job(name, work_seconds=0.02, error=OSError) for name in ("a", "b")]
 
     with pytest.raises(JobFailed) as caught:
         run(cancellation.run_all_or_nothing, jobs, virtual_clock=True)

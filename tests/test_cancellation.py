@@ -23,19 +23,19 @@ from shared.cancellation import (
     JobEvent,
     JobFailed,
     JobOutcome,
-    JobState,
+    JobStatus,
+    JobStep,
     ServeReport,
     ShutdownSignal,
-    Step,
 )
-from tests.conftest import Run
+from tests.helpers import Run
 from triptych.flavours import Flavour
 
-STARTED, SUCCEEDED, FAILED, CANCELLED, CLEANED_UP = Step
-NOT_STARTED = JobState.NOT_STARTED
+STARTED, SUCCEEDED, FAILED, CANCELLED, CLEANED_UP = JobStep
+NOT_STARTED = JobStatus.NOT_STARTED
 
 
-def _steps(events: list[JobEvent], name: str) -> list[Step]:
+def _steps(events: list[JobEvent], name: str) -> list[JobStep]:
     return [event.step for event in events if event.job == name]
 
 
@@ -43,8 +43,8 @@ def _started(events: list[JobEvent]) -> set[str]:
     return {event.job for event in events if event.step is STARTED}
 
 
-def _summary(outcomes: tuple[JobOutcome, ...]) -> list[tuple[str, JobState, bool]]:
-    return [(outcome.name, outcome.state, outcome.cleaned_up) for outcome in outcomes]
+def _summary(outcomes: tuple[JobOutcome, ...]) -> list[tuple[str, JobStatus, bool]]:
+    return [(outcome.name, outcome.status, outcome.cleaned_up) for outcome in outcomes]
 
 
 def _shut_down_when(shutdown: ShutdownSignal, started: int, events: list[JobEvent]) -> Callable[[JobEvent], None]:
@@ -66,9 +66,9 @@ def test_all_or_nothing_returns_every_outcome_when_all_succeed(flavour: Flavour,
     jobs = [Job("a", 0.03, cleanup_seconds=0.01), Job("b", 0.01, cleanup_seconds=0.02), Job("c", 0.02)]
     events: list[JobEvent] = []
 
-    outcomes = run(cancellation.run_all_or_nothing, jobs, log=events.append, virtual_clock=True)
+    outcomes = run(cancellation.run_all_or_nothing, jobs, on_event=events.append, virtual_clock=True)
 
-    assert outcomes == tuple(JobOutcome(name, JobState.SUCCEEDED, cleaned_up=True) for name in "abc")
+    assert outcomes == tuple(JobOutcome(name, JobStatus.SUCCEEDED, cleaned_up=True) for name in "abc")
     for name in "abc":
         assert _steps(events, name) == [STARTED, SUCCEEDED, CLEANED_UP]
     # All of them run at once: each starts before any ends.
@@ -88,7 +88,7 @@ def test_the_first_failure_cancels_the_siblings_and_names_the_job(flavour: Flavo
     events: list[JobEvent] = []
 
     with pytest.raises(JobFailed) as caught:
-        run(cancellation.run_all_or_nothing, jobs, log=events.append, virtual_clock=True)
+        run(cancellation.run_all_or_nothing, jobs, on_event=events.append, virtual_clock=True)
 
     error = caught.value
     assert type(error) is JobFailed
@@ -99,10 +99,10 @@ def test_the_first_failure_cancels_the_siblings_and_names_the_job(flavour: Flavo
         "job 'failing' failed, so the others were cancelled: ValueError: simulated failure of job 'failing'"
     )
     assert _summary(error.outcomes) == [
-        ("slow", JobState.CANCELLED, True),
-        ("failing", JobState.FAILED, True),
-        ("quick", JobState.SUCCEEDED, True),
-        ("slower", JobState.CANCELLED, True),
+        ("slow", JobStatus.CANCELLED, True),
+        ("failing", JobStatus.FAILED, True),
+        ("quick", JobStatus.SUCCEEDED, True),
+        ("slower", JobStatus.CANCELLED, True),
     ]
     assert error.outcomes[1].error is error.__cause__
     assert sum(event.step is CLEANED_UP for event in events) == 4
@@ -146,12 +146,12 @@ def test_race_the_first_success_wins_and_the_rest_are_cancelled(flavour: Flavour
     ]
     events: list[JobEvent] = []
 
-    result = run(cancellation.race_first, jobs, stagger=0.1, log=events.append, virtual_clock=True)
+    result = run(cancellation.race_first, jobs, stagger=0.1, on_event=events.append, virtual_clock=True)
 
     assert result.winner == "fast"
     assert _summary(result.outcomes) == [
-        ("unreachable", JobState.CANCELLED, True),
-        ("fast", JobState.SUCCEEDED, True),
+        ("unreachable", JobStatus.CANCELLED, True),
+        ("fast", JobStatus.SUCCEEDED, True),
         ("late", NOT_STARTED, False),
     ]
     assert _steps(events, "unreachable") == [STARTED, CANCELLED, CLEANED_UP]
@@ -171,7 +171,7 @@ def test_race_a_failure_starts_the_next_attempt_at_once(flavour: Flavour, run: R
     ]
     events: list[JobEvent] = []
 
-    result = run(cancellation.race_first, jobs, stagger=stagger, log=events.append, virtual_clock=True)
+    result = run(cancellation.race_first, jobs, stagger=stagger, on_event=events.append, virtual_clock=True)
 
     assert result.winner == "ok"
     # One attempt at a time, each started once the previous one has failed.
@@ -186,10 +186,10 @@ def test_race_a_failure_starts_the_next_attempt_at_once(flavour: Flavour, run: R
         ("ok", SUCCEEDED),
         ("ok", CLEANED_UP),
     ]
-    assert [outcome.state for outcome in result.outcomes] == [
-        JobState.FAILED,
-        JobState.FAILED,
-        JobState.SUCCEEDED,
+    assert [outcome.status for outcome in result.outcomes] == [
+        JobStatus.FAILED,
+        JobStatus.FAILED,
+        JobStatus.SUCCEEDED,
         NOT_STARTED,
     ]
     assert [type(outcome.error) for outcome in result.outcomes[:2]] == [ConnectionRefusedError, ConnectionResetError]
@@ -200,13 +200,13 @@ def test_race_with_no_stagger_starts_every_attempt_at_once(flavour: Flavour, run
     jobs = [Job("slow", 10, cleanup_seconds=0.01), Job("medium", 0.06, cleanup_seconds=0.02), Job("fast", 0.01)]
     events: list[JobEvent] = []
 
-    result = run(cancellation.race_first, jobs, stagger=0, log=events.append, virtual_clock=True)
+    result = run(cancellation.race_first, jobs, stagger=0, on_event=events.append, virtual_clock=True)
 
     assert result.winner == "fast"
     assert _summary(result.outcomes) == [
-        ("slow", JobState.CANCELLED, True),
-        ("medium", JobState.CANCELLED, True),
-        ("fast", JobState.SUCCEEDED, True),
+        ("slow", JobStatus.CANCELLED, True),
+        ("medium", JobStatus.CANCELLED, True),
+        ("fast", JobStatus.SUCCEEDED, True),
     ]
     assert _started(events) == {"slow", "medium", "fast"}
 
@@ -222,7 +222,7 @@ def test_race_reports_every_error_when_all_fail(flavour: Flavour, run: Run) -> N
     events: list[JobEvent] = []
 
     with pytest.raises(AllJobsFailed) as caught:
-        run(cancellation.race_first, jobs, stagger=0.05, log=events.append, virtual_clock=True)
+        run(cancellation.race_first, jobs, stagger=0.05, on_event=events.append, virtual_clock=True)
 
     error = caught.value
     assert type(error) is AllJobsFailed
@@ -235,7 +235,7 @@ def test_race_reports_every_error_when_all_fail(flavour: Flavour, run: Run) -> N
         f"simulated failure of job {name!r}" for name in ("v4", "v6", "relay")
     ]
     assert str(error) == "all 3 jobs failed: 'v4': ConnectionRefusedError, 'v6': TimeoutError, 'relay': OSError"
-    assert _summary(error.outcomes) == [(name, JobState.FAILED, True) for name in ("v4", "v6", "relay")]
+    assert _summary(error.outcomes) == [(name, JobStatus.FAILED, True) for name in ("v4", "v6", "relay")]
     assert [event.job for event in events if event.step is FAILED] == ["v6", "relay", "v4"]
 
 
@@ -253,14 +253,14 @@ def test_serve_works_through_the_backlog_with_at_most_workers_in_flight(flavour:
         workers=3,
         grace=1.0,
         shutdown=ShutdownSignal(),
-        log=events.append,
+        on_event=events.append,
         virtual_clock=True,
     )
 
     assert type(report) is ServeReport
     assert (report.completed, report.failed, report.cancelled, report.never_taken) == (7, 1, 0, 0)
     assert report.shutdown_requested is False
-    assert report.outcomes[3].state is JobState.FAILED
+    assert report.outcomes[3].status is JobStatus.FAILED
     assert type(report.outcomes[3].error) is ValueError
     assert all(outcome.cleaned_up for outcome in report.outcomes)
     in_flight, peak = 0, 0
@@ -288,16 +288,16 @@ def test_serve_shutdown_lets_in_flight_jobs_finish_then_cancels_the_rest(flavour
         workers=2,
         grace=0.2,
         shutdown=shutdown,
-        log=_shut_down_when(shutdown, 3, events),
+        on_event=_shut_down_when(shutdown, 3, events),
         virtual_clock=True,
     )
 
     assert (report.completed, report.failed, report.cancelled, report.never_taken) == (2, 0, 1, 2)
     assert report.shutdown_requested is True
     assert _summary(report.outcomes) == [
-        ("a", JobState.SUCCEEDED, True),
-        ("b", JobState.CANCELLED, True),
-        ("c", JobState.SUCCEEDED, True),
+        ("a", JobStatus.SUCCEEDED, True),
+        ("b", JobStatus.CANCELLED, True),
+        ("c", JobStatus.SUCCEEDED, True),
         ("d", NOT_STARTED, False),
         ("e", NOT_STARTED, False),
     ]
@@ -315,7 +315,7 @@ def test_serve_returns_when_the_in_flight_jobs_end_not_when_the_grace_does(flavo
     async def serve_and_keep_report() -> None:
         reports.append(
             await cancellation.serve(
-                jobs, workers=2, grace=5.0, shutdown=shutdown, log=_shut_down_when(shutdown, 2, events)
+                jobs, workers=2, grace=5.0, shutdown=shutdown, on_event=_shut_down_when(shutdown, 2, events)
             )
         )
 
@@ -340,7 +340,7 @@ def test_serve_with_no_grace_cancels_the_in_flight_jobs_at_once(flavour: Flavour
         workers=2,
         grace=0,
         shutdown=shutdown,
-        log=_shut_down_when(shutdown, 2, events),
+        on_event=_shut_down_when(shutdown, 2, events),
         virtual_clock=True,
     )
 
@@ -362,7 +362,7 @@ def test_serve_after_the_shutdown_takes_nothing(flavour: Flavour, run: Run, grac
         workers=2,
         grace=grace,
         shutdown=shutdown,
-        log=events.append,
+        on_event=events.append,
         virtual_clock=True,
     )
 
@@ -385,10 +385,10 @@ LONG_JOBS = [Job("a", 10, cleanup_seconds=0.03), Job("b", 10, cleanup_seconds=0.
 
 OUTSIDE_CANCEL: dict[str, tuple[Callable[[Any, Callable[[JobEvent], None]], Awaitable[object]], set[str]]] = {
     # call: (how to make it, the jobs that have started when the cancel comes)
-    "run_all_or_nothing": (lambda impl, log: impl.run_all_or_nothing(LONG_JOBS, log=log), {"a", "b", "c"}),
-    "race_first": (lambda impl, log: impl.race_first(LONG_JOBS, stagger=None, log=log), {"a"}),
+    "run_all_or_nothing": (lambda impl, log: impl.run_all_or_nothing(LONG_JOBS, on_event=log), {"a", "b", "c"}),
+    "race_first": (lambda impl, log: impl.race_first(LONG_JOBS, stagger=None, on_event=log), {"a"}),
     "serve": (
-        lambda impl, log: impl.serve(LONG_JOBS, workers=2, grace=None, shutdown=ShutdownSignal(), log=log),
+        lambda impl, log: impl.serve(LONG_JOBS, workers=2, grace=None, shutdown=ShutdownSignal(), on_event=log),
         {"a", "b"},
     ),
 }
@@ -442,7 +442,7 @@ def test_a_cancel_from_outside_lets_a_cleanup_in_progress_finish(flavour: Flavou
     cancelled = run(
         flavour.cancelled_after,
         0.05,
-        partial(cancellation.run_all_or_nothing, jobs, log=events.append),
+        partial(cancellation.run_all_or_nothing, jobs, on_event=events.append),
         virtual_clock=True,
     )
 
@@ -500,7 +500,12 @@ BAD_INPUT: list[tuple[str, Callable[[], dict[str, Any]], type[Exception], str]] 
         ValueError,
         "`jobs[2]` has the name of an earlier job: 'a'",
     ),
-    ("run_all_or_nothing", lambda: {"jobs": [], "log": 3}, TypeError, "`log` must be callable or None, got 3"),
+    (
+        "run_all_or_nothing",
+        lambda: {"jobs": [], "on_event": 3},
+        TypeError,
+        "`on_event` must be callable or None, got 3",
+    ),
     ("run_all_or_nothing", lambda: {"jobs": None}, TypeError, "`jobs` must be an iterable of Jobs, got None"),
     ("race_first", lambda: {"jobs": "ab"}, TypeError, "`jobs` must be an iterable of Jobs, not a single string"),
     ("serve", lambda: {"jobs": None}, TypeError, "`jobs` must be an iterable of Jobs, got None"),

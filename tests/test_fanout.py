@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from shared.fanout import ErrorKind, FanoutError, FetchResult
-from tests.conftest import Run, threads_left
+from tests.helpers import Run, threads_left
 from triptych.flavours import Flavour
 from triptych.server import DROP_SENT, LoopbackServer
 

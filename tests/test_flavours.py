@@ -9,7 +9,7 @@ from collections import Counter
 
 import pytest
 
-from tests.conftest import Run
+from tests.helpers import Run
 from triptych.flavours import FLAVOUR_NAMES, FLAVOURS, Flavour, FlavourUnavailable
 
 SIX = ("asyncio", "asyncio+uvloop", "trio", "anyio-asyncio", "anyio-uvloop", "anyio-trio")

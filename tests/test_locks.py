@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from shared.locks import Transfer
-from tests.conftest import Run
+from tests.helpers import Run
 from triptych.flavours import Flavour
 
 SEED = 20261107

@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 
 from shared.offload import OffloadError, Report
-from tests.conftest import Run
+from tests.helpers import Run
 from triptych.flavours import Flavour
 
 BACKSTOP = 10.0

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from shared.pipeline import PipelineError, PipelineReport
-from tests.conftest import Run
+from tests.helpers import Run
 from triptych.flavours import Flavour
 
 SLOW = 0.005

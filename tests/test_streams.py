@@ -7,7 +7,7 @@ which no well-behaved client does. They wait by polling on the flavour's clock.
 
 Real sockets do not move a virtual clock, so these tests run in real time, and no
 assertion depends on how fast the machine is: a timeout only ever races a peer that will
-never send, a grace period that must not run out is an hour long (the suite's deadline
+never send, a grace period that must not run out is an hour long (the suite's timeout
 would fail a call that waited for it), and a stall is a state that holds until the test
 ends it, observed over many polls.
 """
@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from shared.streams import HOST, ConnectionReport, EchoServer, ErrorKind, StreamError, frame
-from tests.conftest import Run
+from tests.helpers import Run
 from triptych.flavours import Flavour
 
 POLL = 0.001
@@ -653,7 +653,7 @@ SERVER_BAD_INPUT = [
     ({"read_timeout": 0}, ValueError, "`read_timeout` must be > 0, got 0"),
     ({"read_timeout": "1s"}, TypeError, "`read_timeout` must be a number of seconds or None, got '1s'"),
     ({"grace": -1}, ValueError, "`grace` must be >= 0, got -1"),
-    ({"grace": "5"}, TypeError, "`grace` must be a number of seconds, got '5'"),
+    ({"grace": "5"}, TypeError, "`grace` must be a number of seconds or None, got '5'"),
 ]
 
 

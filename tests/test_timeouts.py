@@ -25,39 +25,39 @@ from typing import Any
 
 import pytest
 
-from shared.timeouts import DeadlineExceeded, Job, JobEvent, JobOutcome, JobStatus, RetriesExhausted
-from tests.conftest import Run
+from shared.timeouts import DeadlineExceeded, RetriesExhausted, TimedJob, TimedOutcome, TimedStatus, TimedStep
+from tests.helpers import Run
 from triptych.flavours import Flavour
 
 FINISHED, TIMED_OUT, DEADLINE, NOT_STARTED = (
-    JobStatus.FINISHED,
-    JobStatus.TIMED_OUT,
-    JobStatus.DEADLINE,
-    JobStatus.NOT_STARTED,
+    TimedStatus.FINISHED,
+    TimedStatus.TIMED_OUT,
+    TimedStatus.DEADLINE,
+    TimedStatus.NOT_STARTED,
 )
-LIFECYCLE = [JobEvent.STARTED, JobEvent.CLEANUP_STARTED, JobEvent.CLEANED_UP]
+LIFECYCLE = [TimedStep.STARTED, TimedStep.CLEANUP_STARTED, TimedStep.CLEANED_UP]
 EARLY, LATE = 0.01, 0.1
 """How far a measured time may fall short of, or run past, the requested one (see above)."""
 
-Log = list[tuple[int, JobEvent] | str]
+Log = list[tuple[int, TimedStep] | str]
 
 
 class Flaky(Exception):
     """The retryable error of the retry tests."""
 
 
-def _recorder(log: Log) -> Callable[[int, JobEvent], None]:
-    def on_event(index: int, event: JobEvent) -> None:
+def _recorder(log: Log) -> Callable[[int, TimedStep], None]:
+    def on_event(index: int, event: TimedStep) -> None:
         log.append((index, event))
 
     return on_event
 
 
-def _lifecycle(log: Log, index: int) -> list[JobEvent]:
+def _lifecycle(log: Log, index: int) -> list[TimedStep]:
     return [entry[1] for entry in log if isinstance(entry, tuple) and entry[0] == index]
 
 
-def _statuses(outcomes: list[JobOutcome]) -> list[tuple[int, str, JobStatus, bool]]:
+def _statuses(outcomes: list[TimedOutcome]) -> list[tuple[int, str, TimedStatus, bool]]:
     return [(o.index, o.name, o.status, o.cleaned_up) for o in outcomes]
 
 
@@ -81,16 +81,16 @@ def test_each_outcome_names_what_stopped_the_job(flavour: Flavour, run: Run) -> 
     #   late   0.375  -> 0.5     the deadline (0.5 < its own 0.625), cleaned up at 0.5625
     #   never  its turn comes at 0.5625, after the deadline
     jobs = [
-        Job("quick", 0, 0.0625),
-        Job("slow", math.inf, 0.0625),
-        Job("late", math.inf, 0.0625),
-        Job("never", 0, 0.0625),
+        TimedJob("quick", 0, 0.0625),
+        TimedJob("slow", math.inf, 0.0625),
+        TimedJob("late", math.inf, 0.0625),
+        TimedJob("never", 0, 0.0625),
     ]
     log: Log = []
 
-    async def scenario() -> tuple[list[JobOutcome], float]:
+    async def scenario() -> tuple[list[TimedOutcome], float]:
         start = await flavour.current_time()
-        outcomes = await timeouts.run_jobs(jobs, limit=1, job_timeout=0.25, deadline=0.5, on_event=_recorder(log))
+        outcomes = await timeouts.run_jobs(jobs, limit=1, job_timeout=0.25, batch_timeout=0.5, on_event=_recorder(log))
         return outcomes, await flavour.current_time() - start
 
     outcomes, elapsed = run(scenario, virtual_clock=True)
@@ -104,7 +104,7 @@ def test_each_outcome_names_what_stopped_the_job(flavour: Flavour, run: Run) -> 
     assert [o.job for o in outcomes] == jobs
     # Every job that started ran its whole cleanup, in order; the one that never started has none.
     assert [_lifecycle(log, index) for index in range(4)] == [LIFECYCLE, LIFECYCLE, LIFECYCLE, []]
-    assert log.count((2, JobEvent.CLEANED_UP)) == 1
+    assert log.count((2, TimedStep.CLEANED_UP)) == 1
     _assert_durations(flavour, [elapsed], [0.5625])
 
 
@@ -119,22 +119,22 @@ TIE_CASES = [
 
 
 @pytest.mark.parametrize(
-    ("job_timeout", "deadline", "work", "expected"),
+    ("job_timeout", "batch_timeout", "work", "expected"),
     [case[1:] for case in TIE_CASES],
     ids=[case[0] for case in TIE_CASES],
 )
 def test_the_earlier_deadline_is_reported_and_a_tie_goes_to_the_overall_deadline(
-    flavour: Flavour, run: Run, job_timeout: float, deadline: float, work: list[float], expected: list[JobStatus]
+    flavour: Flavour, run: Run, job_timeout: float, batch_timeout: float, work: list[float], expected: list[TimedStatus]
 ) -> None:
     timeouts = flavour.workload("timeouts")
-    jobs = [Job(f"job{n}", seconds) for n, seconds in enumerate(work)]
+    jobs = [TimedJob(f"job{n}", seconds) for n, seconds in enumerate(work)]
 
     outcomes = run(
         timeouts.run_jobs,
         jobs,
         limit=1,
         job_timeout=job_timeout,
-        deadline=deadline,
+        batch_timeout=batch_timeout,
         virtual_clock=True,
     )
 
@@ -149,12 +149,12 @@ def test_a_cleanup_outlives_the_deadline_and_the_call_waits_for_it(flavour: Flav
     timeouts = flavour.workload("timeouts")
     # The deadline stops `slow` at 0.125; its cleanup runs on to 0.375, which also uses up
     # `next`'s turn.
-    jobs = [Job("slow", math.inf, 0.25), Job("next", 0)]
+    jobs = [TimedJob("slow", math.inf, 0.25), TimedJob("next", 0)]
     log: Log = []
 
-    async def scenario() -> tuple[list[JobOutcome], float]:
+    async def scenario() -> tuple[list[TimedOutcome], float]:
         start = await flavour.current_time()
-        outcomes = await timeouts.run_jobs(jobs, limit=1, job_timeout=10, deadline=0.125, on_event=_recorder(log))
+        outcomes = await timeouts.run_jobs(jobs, limit=1, job_timeout=10, batch_timeout=0.125, on_event=_recorder(log))
         log.append("returned")
         return outcomes, await flavour.current_time() - start
 
@@ -180,7 +180,7 @@ def test_a_cancel_from_outside_waits_for_every_cleanup_then_propagates(
     # "cancelled" be logged before the cleanups end, and the run fixture would find their
     # tasks still alive. The fourth job must never start: after a shielded cleanup the
     # cancel is still pending, and a worker must not take another job before it lands.
-    jobs = [Job(f"job{n}", work, cleanup) for n in range(4)]
+    jobs = [TimedJob(f"job{n}", work, cleanup) for n in range(4)]
     log: Log = []
 
     async def scenario() -> tuple[bool, float]:
@@ -201,31 +201,31 @@ def test_a_cancel_from_outside_waits_for_every_cleanup_then_propagates(
 
 def test_jobs_start_in_order_and_at_most_limit_run_at_once(flavour: Flavour, run: Run) -> None:
     timeouts = flavour.workload("timeouts")
-    jobs = [Job(f"job{n}", 0.03125, 0.03125) for n in range(7)]
+    jobs = [TimedJob(f"job{n}", 0.03125, 0.03125) for n in range(7)]
     log: Log = []
 
     outcomes = run(timeouts.run_jobs, jobs, limit=3, on_event=_recorder(log), virtual_clock=True)
 
     assert _statuses(outcomes) == [(n, f"job{n}", FINISHED, True) for n in range(7)]
-    assert [entry[0] for entry in log if isinstance(entry, tuple) and entry[1] is JobEvent.STARTED] == list(range(7))
+    assert [entry[0] for entry in log if isinstance(entry, tuple) and entry[1] is TimedStep.STARTED] == list(range(7))
     running, peak = 0, 0
     for entry in log:
         assert isinstance(entry, tuple)
-        running += {JobEvent.STARTED: 1, JobEvent.CLEANUP_STARTED: 0, JobEvent.CLEANED_UP: -1}[entry[1]]
+        running += {TimedStep.STARTED: 1, TimedStep.CLEANUP_STARTED: 0, TimedStep.CLEANED_UP: -1}[entry[1]]
         peak = max(peak, running)
     assert (peak, running) == (3, 0)
 
 
 def test_jobs_waiting_for_a_slot_at_the_deadline_never_start(flavour: Flavour, run: Run) -> None:
     timeouts = flavour.workload("timeouts")
-    jobs = [Job(f"job{n}", math.inf, 0.0625) for n in range(5)]
+    jobs = [TimedJob(f"job{n}", math.inf, 0.0625) for n in range(5)]
     log: Log = []
 
     outcomes = run(
         timeouts.run_jobs,
         jobs,
         limit=2,
-        deadline=0.125,
+        batch_timeout=0.125,
         on_event=_recorder(log),
         virtual_clock=True,
     )
@@ -236,23 +236,23 @@ def test_jobs_waiting_for_a_slot_at_the_deadline_never_start(flavour: Flavour, r
 
 def test_without_bounds_every_job_finishes_and_no_jobs_give_no_outcomes(flavour: Flavour, run: Run) -> None:
     timeouts = flavour.workload("timeouts")
-    jobs = [Job("a", 0.0625, 0.0625), Job("b", 0), Job("c", 0.03125)]
+    jobs = [TimedJob("a", 0.0625, 0.0625), TimedJob("b", 0), TimedJob("c", 0.03125)]
 
     outcomes = run(timeouts.run_jobs, iter(jobs), limit=2, virtual_clock=True)
 
     assert _statuses(outcomes) == [(0, "a", FINISHED, True), (1, "b", FINISHED, True), (2, "c", FINISHED, True)]
-    assert run(timeouts.run_jobs, [], limit=1, job_timeout=1, deadline=1) == []
+    assert run(timeouts.run_jobs, [], limit=1, job_timeout=1, batch_timeout=1) == []
 
 
 def test_an_error_from_on_event_comes_out_bare_after_the_running_cleanups(flavour: Flavour, run: Run) -> None:
     timeouts = flavour.workload("timeouts")
-    jobs = [Job("running", math.inf, 0.0625), Job("refused", 0)]
+    jobs = [TimedJob("running", math.inf, 0.0625), TimedJob("refused", 0)]
     log: Log = []
 
     class Boom(Exception):
         pass
 
-    def on_event(index: int, event: JobEvent) -> None:
+    def on_event(index: int, event: TimedStep) -> None:
         log.append((index, event))
         if index == 1:
             raise Boom
@@ -261,12 +261,12 @@ def test_an_error_from_on_event_comes_out_bare_after_the_running_cleanups(flavou
         run(timeouts.run_jobs, jobs, limit=2, on_event=on_event, virtual_clock=True)
 
     assert type(caught.value) is Boom
-    # Job 1 failed as it started, which stopped job 0's work; job 0 still cleaned up.
+    # TimedJob 1 failed as it started, which stopped job 0's work; job 0 still cleaned up.
     assert log == [
-        (0, JobEvent.STARTED),
-        (1, JobEvent.STARTED),
-        (0, JobEvent.CLEANUP_STARTED),
-        (0, JobEvent.CLEANED_UP),
+        (0, TimedStep.STARTED),
+        (1, TimedStep.STARTED),
+        (0, TimedStep.CLEANUP_STARTED),
+        (0, TimedStep.CLEANED_UP),
     ]
 
 
@@ -338,7 +338,7 @@ def test_backoff_grows_by_factor_up_to_max_delay_then_the_retries_are_exhausted(
             attempts=6,
             base_delay=0.01,
             max_delay=0.04,
-            deadline=30,
+            timeout=30,
             on_retry=lambda *event: retries.append(event),
             virtual_clock=True,
         )
@@ -375,7 +375,7 @@ def test_an_error_that_is_not_retryable_passes_through_at_once(
             retry_on=Flaky,
             attempts=3,
             base_delay=0.01,
-            deadline=30,
+            timeout=30,
             on_retry=lambda *event: retries.append(event),
             virtual_clock=True,
         )
@@ -407,7 +407,7 @@ def test_the_retry_deadline_raises_the_one_shared_timeout_type(
     async def scenario() -> None:
         start = await flavour.current_time()
         try:
-            await timeouts.retry(operation, retry_on=Flaky, attempts=10, base_delay=0.1, deadline=0.2)
+            await timeouts.retry(operation, retry_on=Flaky, attempts=10, base_delay=0.1, timeout=0.2)
         finally:
             elapsed.append(await flavour.current_time() - start)
 
@@ -421,7 +421,7 @@ def test_the_retry_deadline_raises_the_one_shared_timeout_type(
 
     assert not isinstance(error, trio.TooSlowError)
     assert (error.seconds, error.failed_attempts) == (0.2, failed)
-    assert str(error) == f"the deadline of 0.2 s passed after {failed} failed attempt(s)"
+    assert str(error) == f"the `timeout` of 0.2 s ran out after {failed} failed attempt(s)"
     assert error.__cause__ is (operation.errors[-1] if failed else None)
     assert (len(operation.started), len(operation.errors), operation.cancelled) == (calls, failed, cancelled)
     _assert_durations(flavour, [elapsed[0]], [0.2])
@@ -438,7 +438,7 @@ def test_a_cancel_from_outside_stops_the_retry_and_propagates(flavour: Flavour, 
         retry_on=Flaky,
         attempts=5,
         base_delay=1,
-        deadline=30,
+        timeout=30,
         on_retry=lambda *event: retries.append(event),
     )
 
@@ -463,9 +463,9 @@ BAD_BATCH = [
     ({"limit": 1.5}, TypeError, "`limit` must be an int, got 1.5"),
     ({"job_timeout": 0}, ValueError, "`job_timeout` must be > 0, got 0"),
     ({"job_timeout": "1s"}, TypeError, "`job_timeout` must be a number of seconds or None, got '1s'"),
-    ({"deadline": -1}, ValueError, "`deadline` must be > 0, got -1"),
-    ({"deadline": math.nan}, ValueError, "`deadline` must be > 0, got nan"),
-    ({"jobs": [Job("a", 1), ("b", 1)]}, TypeError, "`jobs[1]` must be a Job, got ('b', 1)"),
+    ({"batch_timeout": -1}, ValueError, "`batch_timeout` must be > 0, got -1"),
+    ({"batch_timeout": math.nan}, ValueError, "`batch_timeout` must be > 0, got nan"),
+    ({"jobs": [TimedJob("a", 1), ("b", 1)]}, TypeError, "`jobs[1]` must be a TimedJob, got ('b', 1)"),
     ({"on_event": 3}, TypeError, "`on_event` must be callable or None, got 3"),
     ({"jobs": None}, TypeError, "`jobs` must be an iterable of Jobs, got None"),
     ({"jobs": "ab"}, TypeError, "`jobs` must be an iterable of Jobs, not a single string"),
@@ -487,8 +487,8 @@ BAD_RETRY = [
     ({"factor": math.inf}, ValueError, "`factor` must be finite, got inf"),
     ({"factor": "2"}, TypeError, "`factor` must be a number, got '2'"),
     ({"max_delay": -1}, ValueError, "`max_delay` must be >= 0, got -1"),
-    ({"deadline": 0}, ValueError, "`deadline` must be > 0, got 0"),
-    ({"deadline": True}, TypeError, "`deadline` must be a number of seconds or None, got True"),
+    ({"timeout": 0}, ValueError, "`timeout` must be > 0, got 0"),
+    ({"timeout": True}, TypeError, "`timeout` must be a number of seconds or None, got True"),
     (
         {"retry_on": KeyboardInterrupt},
         TypeError,
@@ -519,8 +519,8 @@ def test_bad_input_fails_alike_everywhere(
     async def scenario() -> None:
         arguments = dict(kwargs)
         if call == "run_jobs":
-            # A bad Job fails as it is described, inside the loop like the rest.
-            job = Job(*arguments.pop("job", ("a", 1)))
+            # A bad TimedJob fails as it is described, inside the loop like the rest.
+            job = TimedJob(*arguments.pop("job", ("a", 1)))
             await timeouts.run_jobs(**{"jobs": [job], "limit": 1, **arguments})
         else:
             operation: Callable[[], Awaitable[None]] = arguments.pop("operation", _never)
@@ -536,13 +536,13 @@ def test_a_job_whose_turn_comes_at_the_deadline_never_starts(flavour: Flavour, r
     # 50.4 ms: uvloop's timers fire on whole milliseconds, up to about half a millisecond
     # before their time, so the first job's deadline fires while the clock still reads
     # before it. Twenty rounds make the early timer near certain on that flavour.
-    jobs = [Job("endless", work_seconds=math.inf, cleanup_seconds=cleanup), Job("next", work_seconds=0)]
-    first: list[JobStatus] = []
+    jobs = [TimedJob("endless", work_seconds=math.inf, cleanup_seconds=cleanup), TimedJob("next", work_seconds=0)]
+    first: list[TimedStatus] = []
     for _ in range(20):
-        outcomes = run(timeouts.run_jobs, jobs, limit=1, deadline=0.0504, virtual_clock=True)
-        assert outcomes[1].status is JobStatus.NOT_STARTED
+        outcomes = run(timeouts.run_jobs, jobs, limit=1, batch_timeout=0.0504, virtual_clock=True)
+        assert outcomes[1].status is TimedStatus.NOT_STARTED
         first.append(outcomes[0].status)
     # On a real clock a host too slow to start the first job within the deadline makes
     # that round prove nothing, but it may not make every round so.
-    assert set(first) <= {JobStatus.DEADLINE, JobStatus.NOT_STARTED}
-    assert JobStatus.DEADLINE in first
+    assert set(first) <= {TimedStatus.DEADLINE, TimedStatus.NOT_STARTED}
+    assert TimedStatus.DEADLINE in first

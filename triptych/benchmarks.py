@@ -141,11 +141,11 @@ def _pipeline(flavour: Flavour, server_url: str, params: Mapping[str, Any]) -> O
 
 
 def _timeouts(flavour: Flavour, server_url: str, params: Mapping[str, Any]) -> Op:
-    from shared.timeouts import Job
+    from shared.timeouts import TimedJob
 
     timeouts = flavour.workload("timeouts")
-    jobs = [Job(f"job-{i}", 0.0) for i in range(params["n"])]
-    limits = {key: params[key] for key in ("limit", "job_timeout", "deadline")}
+    jobs = [TimedJob(f"job-{i}", 0.0) for i in range(params["n"])]
+    limits = {key: params[key] for key in ("limit", "job_timeout", "batch_timeout")}
     return lambda: timeouts.run_jobs(jobs, **limits)
 
 
@@ -335,8 +335,8 @@ _SERIES = (
             "Producer/consumer pipeline, {producers} producer, {consumers} consumers, buffer {buffer}",
             _pipeline, (100, 1000, 10_000, 100_000), (1000, 10_000), HANDOFF),
     _Series("timeouts", "workload", "job",
-            "Jobs under a per-job timeout and a deadline, {limit} at a time, shielded cleanup", _timeouts,
-            (1000,), (1000,), {"limit": 100, "job_timeout": 60, "deadline": 600}),
+            "Jobs under a per-job timeout and a batch timeout, {limit} at a time, shielded cleanup", _timeouts,
+            (1000,), (1000,), {"limit": 100, "job_timeout": 60, "batch_timeout": 600}),
     _Series("cancellation", "workload", "job",
             "All-or-nothing: one job fails, the others are cancelled and cleaned up", _cancellation,
             (1000,), (1000,)),

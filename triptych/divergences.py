@@ -20,9 +20,9 @@ from rich.table import Table
 from shared.divergences import ENTRIES, Divergence, Observation
 from triptych.flavours import FLAVOURS, Flavour, FlavourUnavailable
 
-__all__ = ["DEADLINE", "format_observation", "installed_flavours", "observe", "print_matrix", "run_probe"]
+__all__ = ["TIMEOUT", "format_observation", "installed_flavours", "observe", "print_matrix", "run_probe"]
 
-DEADLINE = 10.0
+TIMEOUT = 10.0
 """Seconds on the loop's clock before a probe is stopped as hung: a backstop, not a measurement."""
 
 
@@ -46,7 +46,7 @@ def run_probe(entry: Divergence, flavour: Flavour) -> Observation:
     """
     module = importlib.import_module(f"{flavour.package}.divergences")
     try:
-        observed: Observation = flavour.run(getattr(module, entry.probe), deadline=DEADLINE)
+        observed: Observation = flavour.run(getattr(module, entry.probe), timeout=TIMEOUT)
     except (KeyboardInterrupt, SystemExit, FlavourUnavailable):
         raise
     except BaseException as exc:

@@ -84,13 +84,13 @@ class Flavour:
         fn: Callable[..., Awaitable[T]],
         *args: Any,
         virtual_clock: bool = False,
-        deadline: float | None = None,
+        timeout: float | None = None,
     ) -> T:
         """Run ``fn(*args)`` to completion on a fresh loop of this flavour; return its result.
 
         With ``virtual_clock``, time only passes when every task is waiting on a timer, and
         then it jumps straight to the next one: trio's ``MockClock(autojump_threshold=0)``
-        on the trio loop, a looptime-patched loop on stdlib asyncio. ``deadline`` (seconds,
+        on the trio loop, a looptime-patched loop on stdlib asyncio. ``timeout`` (seconds,
         on the loop's clock) wraps the call in the library's own timeout scope, so a hang
         fails inside the loop instead of blocking it.
 
@@ -101,15 +101,15 @@ class Flavour:
         self.check()
         if virtual_clock and not self.has_virtual_clock:
             raise ValueError(f"flavour {self.name!r} has no virtual clock: uvloop's clock cannot be replaced")
-        return self._library.run(self, fn, args, virtual_clock=virtual_clock, deadline=deadline)
+        return self._library.run(self, fn, args, virtual_clock=virtual_clock, timeout=timeout)
 
     async def count_tasks(self) -> int:
         """The number of tasks alive on the running loop (call it from inside :meth:`run`)."""
         return await self._library.count_tasks()
 
     async def cancelled_after(self, seconds: float, fn: Callable[..., Awaitable[Any]], *args: Any) -> bool:
-        """Await ``fn(*args)`` inside the library's own cancel scope with a deadline of
-        ``seconds``: a cancel from outside the call. Return True if the deadline cancelled it
+        """Await ``fn(*args)`` inside the library's own cancel scope with a timeout of
+        ``seconds``: a cancel from outside the call. Return True if the timeout cancelled it
         (call it from inside :meth:`run`)."""
         return await self._library.cancelled_after(seconds, fn, *args)
 
@@ -118,7 +118,7 @@ class Flavour:
     ) -> bool:
         """Await ``fn(*args)`` inside the library's own cancel scope, cancelled from a sibling
         task as soon as ``condition()`` holds (polled every millisecond on the loop's clock): a
-        cancel from outside the call at a moment the test chooses, where a deadline could fire
+        cancel from outside the call at a moment the test chooses, where a timeout could fire
         too early (a virtual clock jumps to it whenever the loop is idle, e.g. while a thread
         works). Return True if the cancel came before ``fn`` returned (call it from inside
         :meth:`run`)."""
@@ -160,7 +160,7 @@ class _Library:
         args: tuple[Any, ...],
         *,
         virtual_clock: bool,
-        deadline: float | None,
+        timeout: float | None,
     ) -> T:
         raise NotImplementedError
 
@@ -189,7 +189,7 @@ class _Asyncio(_Library):
         args: tuple[Any, ...],
         *,
         virtual_clock: bool,
-        deadline: float | None,
+        timeout: float | None,
     ) -> T:
         import asyncio
 
@@ -203,7 +203,7 @@ class _Asyncio(_Library):
         if flavour.eager:
             loop_factory = _eager(loop_factory or asyncio.new_event_loop)
         with asyncio.Runner(loop_factory=loop_factory) as runner:
-            return runner.run(_asyncio_within(deadline, fn, *args))
+            return runner.run(_asyncio_within(timeout, fn, *args))
 
     async def count_tasks(self) -> int:
         import asyncio
@@ -255,12 +255,12 @@ class _Trio(_Library):
         args: tuple[Any, ...],
         *,
         virtual_clock: bool,
-        deadline: float | None,
+        timeout: float | None,
     ) -> T:
         import trio
 
         clock = _virtual_clock("trio") if virtual_clock else None
-        return trio.run(_trio_within, deadline, fn, *args, clock=clock)
+        return trio.run(_trio_within, timeout, fn, *args, clock=clock)
 
     async def count_tasks(self) -> int:
         import trio
@@ -301,7 +301,7 @@ class _AnyIO(_Library):
         args: tuple[Any, ...],
         *,
         virtual_clock: bool,
-        deadline: float | None,
+        timeout: float | None,
     ) -> T:
         import anyio
 
@@ -311,7 +311,7 @@ class _AnyIO(_Library):
         if virtual_clock:
             options["clock" if flavour.loop == "trio" else "loop_factory"] = _virtual_clock(flavour.loop)
         backend = "trio" if flavour.loop == "trio" else "asyncio"
-        return anyio.run(_anyio_within, deadline, fn, *args, backend=backend, backend_options=options)
+        return anyio.run(_anyio_within, timeout, fn, *args, backend=backend, backend_options=options)
 
     async def count_tasks(self) -> int:
         import anyio
@@ -378,24 +378,24 @@ def _eager(loop_factory: Callable[[], Any]) -> Callable[[], Any]:
     return new_loop
 
 
-async def _asyncio_within(deadline: float | None, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
+async def _asyncio_within(timeout: float | None, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
     import asyncio
 
-    async with asyncio.timeout(deadline):
+    async with asyncio.timeout(timeout):
         return await fn(*args)
 
 
-async def _trio_within(deadline: float | None, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
+async def _trio_within(timeout: float | None, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
     import trio
 
-    with trio.fail_after(math.inf if deadline is None else deadline):
+    with trio.fail_after(math.inf if timeout is None else timeout):
         return await fn(*args)
 
 
-async def _anyio_within(deadline: float | None, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
+async def _anyio_within(timeout: float | None, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
     import anyio
 
-    with anyio.fail_after(deadline):
+    with anyio.fail_after(timeout):
         return await fn(*args)
 
 

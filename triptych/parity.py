@@ -4,13 +4,14 @@ Like httpcore's ``unasync.py --check``, this compares the packages by machine an
 the first place where they drift. It checks, for every module in ``shared.MIRRORED``:
 
 - ``impl_asyncio``, ``impl_trio`` and ``impl_anyio`` hold the same modules, private ones
-  included, and each has every module of the contract;
+  included, but those declared package-private, with their reason, in ``mirror.toml``;
 - its ``__all__`` lists exactly the contract's functions, in the contract's order;
 - every public function has the contract's parameters (names, kinds, defaults, annotations),
   and all three agree on the return annotation;
-- the section banners (``# --- Title ---``) and the private functions under them come in the
-  same order. A banner whose title starts with ``Only in`` holds a helper one library
-  needs and the others don't, and is left out of the comparison;
+- the section banners (``# --- Title ---``) come in the same order. A banner whose title
+  starts with ``Only in`` holds a helper one library needs and the others don't, and is
+  left out of the comparison. The bodies under the banners, line by line, are the job of
+  :mod:`triptych.mirror`;
 - each package imports only its own async library, and ``shared`` imports none.
 
 Run ``python -m triptych.parity``: it prints the first mismatch and exits 1, or prints a
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import shared
+from triptych import mirror
 
 __all__ = ["IMPL_PACKAGES", "check", "main"]
 
@@ -65,17 +67,10 @@ def _parameters(function: Any, *, drop_self: bool) -> list[tuple[str, str, str, 
     return [(p.name, p.kind.name, repr(p.default), str(p.annotation)) for p in params]
 
 
-def _outline(path: Path) -> list[tuple[str, list[str]]]:
-    """The banners of ``path`` in order, each with the top-level defs under it."""
-    sections: list[tuple[str, list[str]]] = [("(top)", [])]
-    lines = path.read_text().splitlines()
-    defs = {node.lineno: node.name for node in ast.parse("\n".join(lines)).body if hasattr(node, "name")}
-    for number, line in enumerate(lines, start=1):
-        if banner := _BANNER.match(line):
-            sections.append((banner.group(1), []))
-        if number in defs:
-            sections[-1][1].append(defs[number])
-    return [(title, names) for title, names in sections if not title.startswith("Only in")]
+def _outline(path: Path) -> list[str]:
+    """The titles of the banners of ``path`` in order, but the ``Only in ...`` ones."""
+    titles = (banner.group(1) for line in path.read_text().splitlines() if (banner := _BANNER.match(line)))
+    return [title for title in titles if not title.startswith("Only in")]
 
 
 def _imports(path: Path) -> set[str]:
@@ -127,10 +122,7 @@ def _check_workload(workload: str) -> Iterator[str]:
     for package, outline in outlines.items():
         for position, (section, wanted) in enumerate(zip(outline, reference_outline, strict=False)):
             if section != wanted:
-                yield (
-                    f"{package}/{workload}.py: section {position} is {section[0]!r} with {section[1]}, "
-                    f"{reference_package} has {wanted[0]!r} with {wanted[1]}"
-                )
+                yield f"{package}/{workload}.py: section {position} is {section!r}, {reference_package} has {wanted!r}"
                 break
         else:
             if len(outline) != len(reference_outline):
@@ -150,11 +142,19 @@ def _check_imports() -> Iterator[str]:
 
 
 def _check_modules(root: Path) -> Iterator[str]:
-    held = {package: {path.name for path in (root / package).glob("*.py")} for package in IMPL_PACKAGES}
+    private = {(entry.package, f"{entry.module}.py") for entry in mirror.load().private}
+    held = {
+        package: {path.name for path in (root / package).glob("*.py")}
+        - {name for owner, name in private if owner == package}
+        for package in IMPL_PACKAGES
+    }
     everywhere = set.intersection(*held.values())
     for package, names in held.items():
         for name in sorted(names - everywhere):
-            yield f"{package}/{name}: the other packages have no such module; a helper belongs in the module using it"
+            yield (
+                f"{package}/{name}: the other packages have no such module; a helper belongs in the module "
+                "using it, or is declared private with its reason in mirror.toml"
+            )
 
 
 def check() -> list[str]:
