@@ -17,7 +17,7 @@ from packaging.requirements import Requirement
 ROOT = Path(__file__).parent
 sys.path.insert(0, str(ROOT))
 from triptych.benchmarks import BENCHMARKS  # noqa: E402  (stdlib only, no install needed)
-from triptych.flavours import FLAVOUR_NAMES, FLAVOURS  # noqa: E402
+from triptych.flavours import ALL_FLAVOURS, FLAVOUR_NAMES  # noqa: E402
 
 PYTHONS = ["3.11", "3.12", "3.13"]
 LOCK = "locks/constraints.txt"
@@ -42,7 +42,7 @@ FLAVOUR_NEEDS = {
             {*flavour.requirements()}.union(*(b.needs for b in BENCHMARKS.values() if b.runs_on(flavour.name)))
         )
     ]
-    for flavour in FLAVOURS
+    for flavour in ALL_FLAVOURS
 }
 TOOLS = [_PINS["httpx"], _PINS["pyperf"], _PINS["rich"]]
 ANYIO_VERSIONS = ["4.13.0", "latest"]
@@ -186,7 +186,13 @@ def _tools(session: nox.Session) -> str:
 
 def _compare(session: nox.Session, *, anyio: str, tag: str, extra: list[str]) -> None:
     tools = _tools(session)
-    flavours = FLAVOUR_NAMES if anyio == "latest" else ("asyncio", "trio", "anyio-asyncio", "anyio-trio")
+    interpreter = session.python if isinstance(session.python, str) else "python3"
+    version = session.run(interpreter, "-c", "import sys; print(*sys.version_info[:2])", external=True, silent=True)
+    major, minor = map(int, str(version).split())
+    # Every flavour that exists on the flavours' Python (asyncio+eager from 3.12 on), not
+    # only on the one nox runs on; with an older anyio, its flavours and their raw baselines.
+    names = [f.name for f in ALL_FLAVOURS if f.exists_on((major, minor))]
+    flavours = names if anyio == "latest" else ["asyncio", "trio", "anyio-asyncio", "anyio-trio"]
     pythons = [f"{name}={_flavour_python(session, name, anyio=anyio)}" for name in flavours]
     arguments = [argument for pair in pythons for argument in ("--python", pair)]
     if tag:

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.table import Table
 
-from triptych.flavours import FLAVOUR_NAMES, FLAVOURS, Flavour, FlavourUnavailable, get
+from triptych.flavours import ALL_FLAVOUR_NAMES, FLAVOUR_NAMES, FLAVOURS, Flavour, FlavourUnavailable, get
 from triptych.server import LoopbackServer
 
 if TYPE_CHECKING:
@@ -210,8 +210,8 @@ def _count(minimum: int) -> Callable[[str], int]:
 
 def _flavour_python(text: str) -> tuple[str, str]:
     flavour, equals, python = text.partition("=")
-    if not equals or flavour not in FLAVOUR_NAMES:
-        names = ", ".join(FLAVOUR_NAMES)
+    if not equals or flavour not in ALL_FLAVOUR_NAMES:
+        names = ", ".join(ALL_FLAVOUR_NAMES)
         raise argparse.ArgumentTypeError(f"expected FLAVOUR=EXE with FLAVOUR one of {names}")
     if not (shutil.which(python) or Path(python).is_file()):
         raise argparse.ArgumentTypeError(f"no interpreter at {python!r}")

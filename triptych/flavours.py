@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, Literal, TypeVar
 
-__all__ = ["FLAVOURS", "FLAVOUR_NAMES", "Flavour", "FlavourUnavailable", "get"]
+__all__ = ["ALL_FLAVOURS", "ALL_FLAVOUR_NAMES", "FLAVOURS", "FLAVOUR_NAMES", "Flavour", "FlavourUnavailable", "get"]
 
 T = TypeVar("T")
 Loop = Literal["asyncio", "uvloop", "trio"]
@@ -45,6 +45,10 @@ class Flavour:
     def __post_init__(self) -> None:
         object.__setattr__(self, "_library", _LIBRARIES[self.library])
 
+    def exists_on(self, python: tuple[int, int]) -> bool:
+        """Whether this flavour exists on that Python (eager tasks came in 3.12)."""
+        return not self.eager or python >= (3, 12)
+
     @property
     def library(self) -> str:
         """The async library the implementation is written against."""
@@ -58,7 +62,10 @@ class Flavour:
         return sorted(set(needs))
 
     def check(self) -> None:
-        """Raise :class:`FlavourUnavailable` unless every library this flavour needs imports."""
+        """Raise :class:`FlavourUnavailable` unless this Python has the flavour and every
+        library it needs imports."""
+        if not self.exists_on(sys.version_info[:2]):
+            raise FlavourUnavailable(f"flavour {self.name!r} needs Python 3.12 or newer (asyncio.eager_task_factory)")
         for module in {self.library, self.loop} - {"asyncio"}:
             try:
                 importlib.import_module(module)
@@ -399,23 +406,27 @@ async def _anyio_within(timeout: float | None, fn: Callable[..., Awaitable[T]], 
         return await fn(*args)
 
 
-FLAVOURS: tuple[Flavour, ...] = (
+ALL_FLAVOURS: tuple[Flavour, ...] = (
     Flavour("asyncio", "impl_asyncio", "asyncio"),
     Flavour("asyncio+uvloop", "impl_asyncio", "uvloop"),
+    Flavour("asyncio+eager", "impl_asyncio", "asyncio", eager=True),
     Flavour("trio", "impl_trio", "trio"),
     Flavour("anyio-asyncio", "impl_anyio", "asyncio"),
     Flavour("anyio-uvloop", "impl_anyio", "uvloop"),
     Flavour("anyio-trio", "impl_anyio", "trio"),
 )
-if sys.version_info >= (3, 12):
-    # After asyncio+uvloop: the raw asyncio flavours stay together.
-    FLAVOURS = (*FLAVOURS[:2], Flavour("asyncio+eager", "impl_asyncio", "asyncio", eager=True), *FLAVOURS[2:])
+"""Every flavour on any Python, in reading order: results from another Python may name one
+that the running Python lacks."""
+ALL_FLAVOUR_NAMES: tuple[str, ...] = tuple(f.name for f in ALL_FLAVOURS)
+FLAVOURS: tuple[Flavour, ...] = tuple(f for f in ALL_FLAVOURS if f.exists_on(sys.version_info[:2]))
+"""The flavours of the running Python."""
 FLAVOUR_NAMES: tuple[str, ...] = tuple(f.name for f in FLAVOURS)
 
 
 def get(name: str) -> Flavour:
-    """Return the flavour called ``name``; ``ValueError`` names the valid ones otherwise."""
-    for flavour in FLAVOURS:
+    """Return the flavour called ``name`` (on any Python: :meth:`Flavour.check` says if it
+    cannot run on this one); ``ValueError`` names the valid ones otherwise."""
+    for flavour in ALL_FLAVOURS:
         if flavour.name == name:
             return flavour
-    raise ValueError(f"unknown flavour {name!r}; choose from {', '.join(FLAVOUR_NAMES)}")
+    raise ValueError(f"unknown flavour {name!r}; choose from {', '.join(ALL_FLAVOUR_NAMES)}")

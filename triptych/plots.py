@@ -13,7 +13,7 @@ from pathlib import Path
 from matplotlib.figure import Figure  # no pyplot: no display, no global state
 from matplotlib.ticker import ScalarFormatter
 
-from triptych.flavours import FLAVOUR_NAMES
+from triptych.flavours import ALL_FLAVOUR_NAMES
 from triptych.report import standard_rows
 from triptych.results import Row
 from triptych.stats import times
@@ -23,7 +23,7 @@ __all__ = ["write_plots"]
 
 def _colour(flavour: str) -> str:
     """One colour per flavour, the same in every plot."""
-    return f"C{FLAVOUR_NAMES.index(flavour)}"
+    return f"C{ALL_FLAVOUR_NAMES.index(flavour)}"
 
 
 def write_plots(rows: list[Row], out_dir: Path) -> list[Path]:
@@ -53,7 +53,7 @@ def _ratios(context: str, rows: list[Row]) -> Figure | None:
     ]
     if not benchmarks:
         return None
-    flavours = [f for f in FLAVOUR_NAMES if any(r.flavour == f for g in benchmarks for r in g)]
+    flavours = [f for f in ALL_FLAVOUR_NAMES if any(r.flavour == f for g in benchmarks for r in g)]
     figure = Figure(figsize=(10, 1 + 0.17 * len(benchmarks) * len(flavours)), layout="constrained")
     axes = figure.subplots()
     height = 0.8 / len(flavours)
@@ -90,7 +90,7 @@ def _scale(context: str, rows: list[Row]) -> Figure | None:
     figure = Figure(figsize=(5 * len(groups), 4), layout="constrained")
     all_axes = figure.subplots(1, len(groups), squeeze=False)
     for axes, group in zip(all_axes[0], groups, strict=True):
-        for flavour in [f for f in FLAVOUR_NAMES if any(r.flavour == f for r in series[group])]:
+        for flavour in [f for f in ALL_FLAVOUR_NAMES if any(r.flavour == f for r in series[group])]:
             points = sorted((r.n, r.median * 1e6) for r in series[group] if r.flavour == flavour)
             axes.plot(*zip(*points, strict=True), marker="o", color=_colour(flavour), label=flavour)
         unit = series[group][0].unit

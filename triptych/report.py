@@ -7,7 +7,7 @@ from collections import defaultdict
 from rich.console import Console
 from rich.table import Table
 
-from triptych.flavours import FLAVOUR_NAMES, get
+from triptych.flavours import ALL_FLAVOUR_NAMES, get
 from triptych.results import Row
 from triptych.stats import NOISY, Ratio, level, ratio
 
@@ -99,7 +99,7 @@ def _notes(row: Row, found: Ratio | None) -> str:
 
 
 def _single_table(context: str, group: str, n: int, rows: list[Row], console: Console) -> None:
-    rows = sorted(rows, key=lambda r: (r.kind == "reference", r.group, FLAVOUR_NAMES.index(r.flavour)))
+    rows = sorted(rows, key=lambda r: (r.kind == "reference", r.group, ALL_FLAVOUR_NAMES.index(r.flavour)))
     base = next((r for r in rows if r.flavour == "asyncio" and r.group == group), None)
     unit = rows[0].unit
     table = Table(title=f"{rows[0].title} (n={n:,}) [{context}]", title_justify="left")
@@ -137,7 +137,7 @@ def _scale_table(context: str, group: str, rows: list[Row], console: Console) ->
     for n in sizes:
         table.add_column(f"KiB/{unit} N={n:,}", justify="right")
     growth = {}
-    for flavour in [f for f in FLAVOUR_NAMES if any(r.flavour == f for r in rows)]:
+    for flavour in [f for f in ALL_FLAVOUR_NAMES if any(r.flavour == f for r in rows)]:
         by_n = {r.n: r for r in rows if r.flavour == flavour}
         cells = [_microseconds(by_n[n].median) if n in by_n else "-" for n in sizes]
         cells += [
@@ -160,7 +160,7 @@ def _across_contexts(rows: list[Row], console: Console) -> None:
     if len(contexts) < 2:
         return
     keys = sorted({(r.group, r.n) for r in rows if r.kind != "reference"})
-    for flavour in [f for f in FLAVOUR_NAMES if any(r.flavour == f for r in rows)]:
+    for flavour in [f for f in ALL_FLAVOUR_NAMES if any(r.flavour == f for r in rows)]:
         table = Table(title=f"{flavour} across contexts: µs per unit", title_justify="left")
         table.add_column("benchmark", no_wrap=True)
         for context in contexts:
