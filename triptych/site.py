@@ -518,14 +518,18 @@ class NumberRow:
 def number_rows(context: Context, group: str, n: int) -> list[NumberRow]:
     """One table: each flavour (and the references, for the fan-out) at size ``n``."""
     found = [m for m in context.measures if m.group == group and m.n == n]
-    if group == "fanout":
-        found += [m for m in context.measures if m.kind == "reference" and m.n == n]
+    if group == "fanout":  # the references say what the HTTP client, not the loop, allows
+        found += [m for m in context.measures if m.kind == "reference"]
     order = [*FLAVOUR_NAMES, "reference"]
     found.sort(key=lambda m: (m.kind == "reference", order.index(m.flavour) if m.flavour in order else 99, m.group))
     base = context.find(group, n, "asyncio")
     rows = []
     for measure in found:
-        label = measure.flavour if measure.kind != "reference" else f"reference: {measure.group} ({measure.flavour})"
+        label = measure.flavour
+        if measure.group == "httpx-serial":
+            label = f"ref: httpx 1 at a time, n={measure.n:,} ({measure.flavour})"
+        elif measure.kind == "reference":
+            label = f"ref: aiohttp on {measure.group.removeprefix('aiohttp-')}"
         same = base is not None and measure.group == group
         rows.append(NumberRow(measure, label, COLOURS.get(measure.flavour, "#7f7f7f"), ratio(measure, base) if same and base else None))
     return rows
@@ -535,7 +539,7 @@ def bar_chart(rows: Sequence[NumberRow]) -> Markup:
     """Horizontal bars of µs per unit with the spread drawn as a whisker, as inline SVG."""
     if not rows:
         return Markup("")
-    width, label_width, bar_height, gap = 560, 200, 16, 6
+    width, label_width, bar_height, gap = 620, 260, 16, 6
     top = max(r.measure.median * (1 + r.measure.spread) for r in rows) * 1e6
     scale = (width - label_width - 70) / top
     height = len(rows) * (bar_height + gap) + gap
