@@ -761,7 +761,7 @@ class Workload:
     """(signature, first paragraph of the docstring) per public function."""
     sections: list[Section]
     groups: list[str]
-    """The benchmark groups that measure it."""
+    """The benchmark groups that measure it here (none for the primitives: see "Primitives and scale")."""
 
 
 def _contract(module: str) -> tuple[str, list[tuple[str, str]]]:
@@ -784,11 +784,10 @@ def _first_paragraph(doc: str | None) -> str:
 
 
 def workloads() -> list[Workload]:
-    primitives = [g for g in QUESTION_GROUPS] + ["checkpoints", "handoff"]
     found = []
     for module in shared.MIRRORED:
         summary, contract = _contract(module)
-        groups = [module] if module != "primitives" else sorted(primitives, key=list(TITLES).index)
+        groups = [module] if module in shared.WORKLOADS else []  # the primitives' numbers have a section of their own
         found.append(Workload(module, summary, contract, code_sections(module, intended_differences(module)), groups))
     return found
 
