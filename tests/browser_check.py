@@ -104,9 +104,11 @@ def test_the_columns_stand_side_by_side_when_wide_and_stack_when_narrow(watched:
     ys = [box["y"] for box in boxes if box]
     width = watched.page.viewport_size["width"] if watched.page.viewport_size else 0
     if width >= 1400:
-        assert xs[0] < xs[1] < xs[2] and ys[0] == ys[1] == ys[2]
+        assert xs[0] < xs[1] < xs[2]
+        assert ys[0] == ys[1] == ys[2]
     else:
-        assert xs[0] == xs[1] == xs[2] and ys[0] < ys[1] < ys[2]
+        assert xs[0] == xs[1] == xs[2]
+        assert ys[0] < ys[1] < ys[2]
     overflow = watched.page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
     assert overflow <= 0, "the page itself must not scroll sideways; wide code scrolls in its cell"
     _screenshots(watched, width)
@@ -123,7 +125,8 @@ def test_the_tabs_work_from_the_keyboard(watched: _Watched) -> None:
     page = watched.page
     first = page.get_by_role("tab", name="fanout")
     assert first.get_attribute("aria-selected") == "true"
-    assert page.locator("#w-fanout").is_visible() and not page.locator("#w-pipeline").is_visible()
+    assert page.locator("#w-fanout").is_visible()
+    assert not page.locator("#w-pipeline").is_visible()
     # Tab from the start of the page reaches the selected tab; the arrow keys move along.
     for _ in range(200):
         page.keyboard.press("Tab")
@@ -133,7 +136,8 @@ def test_the_tabs_work_from_the_keyboard(watched: _Watched) -> None:
         pytest.fail("the workload tabs cannot be reached with the Tab key")
     page.keyboard.press("ArrowRight")
     assert page.evaluate("document.activeElement.id") == "tab-w-pipeline"
-    assert page.locator("#w-pipeline").is_visible() and not page.locator("#w-fanout").is_visible()
+    assert page.locator("#w-pipeline").is_visible()
+    assert not page.locator("#w-fanout").is_visible()
     page.keyboard.press("End")
     assert page.get_by_role("tab", name="primitives").get_attribute("aria-selected") == "true"
 

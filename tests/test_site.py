@@ -24,9 +24,9 @@ from triptych.site import (
     code_sections,
     figure,
     intended_differences,
+    ratio,
     read_catalogue,
     read_results,
-    ratio,
     write_page,
 )
 
@@ -83,22 +83,24 @@ def test_every_section_is_present(tmp_path: Path) -> None:
 
 def test_the_page_loads_nothing_and_links_out_only_to_cited_sources(tmp_path: Path) -> None:
     html, page = _page(tmp_path)
-    cited = {url for entry in catalogue()["entries"] for url in entry["sources"]}  # type: ignore[index, union-attr]
+    cited = {url for entry in catalogue()["entries"] for url in entry["sources"]}
     cited.add("https://github.com/encode/httpcore/blob/master/httpcore/_backends/auto.py")
     assert not [attrs for _, attrs in page.attributes if "src" in attrs], "nothing may be loaded from anywhere"
     assert not [tag for tag, _ in page.attributes if tag in {"link", "img", "iframe", "object", "embed"}]
     for tag, attrs in page.attributes:
         href = attrs.get("href")
         if href is not None and not href.startswith("#"):
-            assert tag == "a" and href in cited, href
-    assert "url(" not in html and "@import" not in html
+            assert tag == "a", href
+            assert href in cited, href
+    assert "url(" not in html
+    assert "@import" not in html
     assert "default-src 'none'" in html  # the browser itself refuses any request
 
 
 def test_the_numbers_are_the_results(tmp_path: Path) -> None:
     factors = {**TYPICAL, "trio": 1.7}
     wobble = {("spawn_join", "trio"): (0.9, 1.3) * ROUNDS}
-    html, page = _page(tmp_path, factors, wobble=wobble)
+    _html, page = _page(tmp_path, factors, wobble=wobble)
     (context,) = read_results([tmp_path])
     spawn = max(m.n for m in context.measures if m.group == "spawn_join")
     trio = context.find("spawn_join", spawn, "trio")
@@ -126,7 +128,7 @@ def test_the_guide_follows_the_numbers(tmp_path: Path) -> None:
 
 
 def test_a_difference_within_the_noise_is_said_to_be(tmp_path: Path) -> None:
-    html, page = _page(tmp_path, {**TYPICAL, "trio": 1.02}, wobble={("spawn_join", "trio"): NOISY})
+    _html, page = _page(tmp_path, {**TYPICAL, "trio": 1.02}, wobble={("spawn_join", "trio"): NOISY})
     guide = _guide(page)
     assert "For spawning a task, trio takes about the same as asyncio (" in guide
     assert "within noise)" in guide
@@ -218,8 +220,10 @@ def test_lines_that_differ_for_a_reason_show_it() -> None:
     given = [IntendedDifference("fanout", "impl_asyncio", "async with asyncio.timeout(timeout):", "a test reason")]
     lines = [line for s in code_sections("fanout", given) for line in s.cells["impl_asyncio"] or ()]
     (marked,) = [line for line in lines if line.reason]
-    assert marked.kind == "explained" and marked.reason == "a test reason"
-    assert "asyncio" in marked.html and "timeout" in marked.html
+    assert marked.kind == "explained"
+    assert marked.reason == "a test reason"
+    assert "asyncio" in marked.html
+    assert "timeout" in marked.html
     same = [line for line in lines if line.kind == "same" and "__future__" in line.html]
     assert same, "a line every mirror has is not highlighted"
 
@@ -229,8 +233,12 @@ def test_ratio_quartiles_decide_the_noise(tmp_path: Path) -> None:
     (context,) = read_results([tmp_path])
     n = next(m.n for m in context.measures if m.group == "checkpoints")
     trio, base = context.find("checkpoints", n, "trio"), context.find("checkpoints", n, "asyncio")
-    assert trio is not None and base is not None
+    assert trio is not None
+    assert base is not None
     noisy = ratio(trio, base)
-    assert noisy.paired and noisy.low < 1 < noisy.high and noisy.within_noise
+    assert noisy.paired
+    assert noisy.low < 1 < noisy.high
+    assert noisy.within_noise
     anyio = context.find("checkpoints", n, "anyio-asyncio")
-    assert anyio is not None and not ratio(anyio, base).within_noise
+    assert anyio is not None
+    assert not ratio(anyio, base).within_noise

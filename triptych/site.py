@@ -64,7 +64,9 @@ ROOT = Path(shared.__file__).parent.parent
 # matplotlib's first six colours, so the page's flavours look as in ratios.png and scale.png.
 COLOURS = dict(zip(FLAVOUR_NAMES, ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"), strict=True))
 COLOURS["reference"] = "#7f7f7f"
-ADD_NUMBERS = "nox -s compare (writes results/ and results/report.html), or python -m triptych site --out DIR RESULTS..."
+ADD_NUMBERS = (
+    "nox -s compare (writes results/ and results/report.html), or python -m triptych site --out DIR RESULTS..."
+)
 
 
 # --- Results -------------------------------------------------------------------------------
@@ -235,7 +237,11 @@ def times(value: float) -> str:
 
 def _cite(text: str, measure: Measure, detail: str = "") -> Markup:
     """A number linked to the table row it comes from, its provenance on hover."""
-    title = f"{measure.group} n={measure.n:,} on {measure.flavour}, {measure.context}: median {figure(measure.median * 1e6)} µs/{measure.unit}, ±{measure.spread:.1%}, {measure.values} values; {measure.source}"
+    title = (
+        f"{measure.group} n={measure.n:,} on {measure.flavour}, {measure.context}: median "
+        f"{figure(measure.median * 1e6)} µs/{measure.unit}, ±{measure.spread:.1%}, {measure.values} values; "
+        f"{measure.source}"
+    )
     if detail:
         title += f"; {detail}"
     return Markup('<a class="num" href="#{}" title="{}">{}</a>').format(measure.anchor, title, text)
@@ -243,7 +249,9 @@ def _cite(text: str, measure: Measure, detail: str = "") -> Markup:
 
 def compared(r: Ratio, measure: Measure, baseline_name: str) -> Markup:
     """``measure``'s time against a baseline in words: slower, faster, or within noise."""
-    detail = f"ratio {'of values timed side by side' if r.paired else 'of medians'}, IQR {figure(r.low)}-{figure(r.high)}"
+    detail = (
+        f"ratio {'of values timed side by side' if r.paired else 'of medians'}, IQR {figure(r.low)}-{figure(r.high)}"
+    )
     number = _cite(times(r.value), measure, detail)
     if r.within_noise:
         return Markup("about the same as {} ({}, within noise)").format(baseline_name, number)
@@ -339,7 +347,9 @@ def _uvloop(context: Context) -> Answer:
         if pairs := _all_pairs(context, flavour, baseline):
             sentences.append(Markup("{} against {}: ").format(flavour, baseline) + _verdicts(pairs) + ".")
     if found := _pair(context, "fanout", "asyncio+uvloop", "asyncio"):
-        sentences.append(Markup("For the httpx fan-out, asyncio+uvloop takes {}.").format(compared(found[1], found[0], "asyncio")))
+        sentences.append(
+            Markup("For the httpx fan-out, asyncio+uvloop takes {}.").format(compared(found[1], found[0], "asyncio"))
+        )
     return Answer("Does uvloop pay here?", tuple(sentences))
 
 
@@ -364,12 +374,17 @@ def _fanout(context: Context) -> Answer:
         if aiohttp:
             best = min(aiohttp, key=lambda m: m.median)
             sentences.append(
-                Markup("aiohttp ({}) with the same 100 in flight takes {}: the HTTP client, more than the loop, sets the pace.").format(
-                    best.group.removeprefix("aiohttp-"), compared(ratio(best, fastest), best, f"httpx on {fastest.flavour}")
+                Markup(
+                    "aiohttp ({}) with the same 100 in flight takes {}: "
+                    "the HTTP client, more than the loop, sets the pace."
+                ).format(
+                    best.group.removeprefix("aiohttp-"),
+                    compared(ratio(best, fastest), best, f"httpx on {fastest.flavour}"),
                 )
                 if not ratio(best, fastest).within_noise and best.median < fastest.median
                 else Markup("aiohttp ({}) takes {}: here the client is not what limits the fan-out.").format(
-                    best.group.removeprefix("aiohttp-"), compared(ratio(best, fastest), best, f"httpx on {fastest.flavour}")
+                    best.group.removeprefix("aiohttp-"),
+                    compared(ratio(best, fastest), best, f"httpx on {fastest.flavour}"),
                 )
             )
         serial = [(m, s) for m in flavoured if (s := _serial(context, m.flavour))]
@@ -377,16 +392,17 @@ def _fanout(context: Context) -> Answer:
             gains = [(s.median / m.median, m) for m, s in serial]
             low, high = min(gains, key=lambda g: g[0]), max(gains, key=lambda g: g[0])
             sentences.append(
-                Markup("With 100 in flight each flavour runs httpx at {} to {} its own one-request-at-a-time rate.").format(
-                    _cite(times(low[0]), low[1]), _cite(times(high[0]), high[1])
-                )
+                Markup(
+                    "With 100 in flight each flavour runs httpx at {} to {} its own one-request-at-a-time rate."
+                ).format(_cite(times(low[0]), low[1]), _cite(times(high[0]), high[1]))
             )
     sentences.append(
         Markup(
             "These rows compare I/O layers as much as loops: httpx on asyncio and uvloop runs over "
             "httpcore's AnyIO network backend, on Trio over httpcore's Trio backend "
-            '(<a href="https://github.com/encode/httpcore/blob/master/httpcore/_backends/auto.py">httpcore/_backends/auto.py</a>). '
-            "A different client (see aiohttp above) or a different network backend would change them more than a different loop."
+            '(<a href="https://github.com/encode/httpcore/blob/master/httpcore/_backends/auto.py">'
+            "httpcore/_backends/auto.py</a>). A different client (see aiohttp above) or a different "
+            "network backend would change them more than a different loop."
         )
     )
     return Answer("Why does the httpx fan-out run where it does?", tuple(sentences))
@@ -412,7 +428,8 @@ def _anyio(context: Context) -> Answer:
         if len(memory) == 2 and all(m.kib_per_unit for m in memory):
             sentences.append(
                 Markup("Memory per task spawned: {} KiB on anyio-asyncio against {} on asyncio.").format(
-                    _cite(figure(memory[1].kib_per_unit or 0), memory[1]), _cite(figure(memory[0].kib_per_unit or 0), memory[0])
+                    _cite(figure(memory[1].kib_per_unit or 0), memory[1]),
+                    _cite(figure(memory[0].kib_per_unit or 0), memory[0]),
                 )
             )
     return Answer("What does AnyIO cost over the raw library on the same loop?", tuple(sentences))
@@ -429,12 +446,16 @@ def _versions(contexts: Sequence[Context]) -> Answer:
         if len(by_version) < 2:
             continue
         for group, what in QUESTION_GROUPS.items():
-            found = [(v, p) for v, c in sorted(by_version.items()) if (p := _pair(c, group, "anyio-asyncio", "asyncio"))]
+            found = [
+                (v, p) for v, c in sorted(by_version.items()) if (p := _pair(c, group, "anyio-asyncio", "asyncio"))
+            ]
             if len(found) < 2:
                 continue
             (old, (m_old, r_old)), (new, (m_new, r_new)) = found[0], found[-1]
             overlap = r_old.low <= r_new.high and r_new.low <= r_old.high
-            verdict = "no change beyond the noise" if overlap else ("cheaper" if r_new.value < r_old.value else "dearer")
+            verdict = (
+                "no change beyond the noise" if overlap else ("cheaper" if r_new.value < r_old.value else "dearer")
+            )
             sentences.append(
                 Markup("{}: {} costs {} asyncio with anyio {} and {} with anyio {}: {}.").format(
                     base, what, _cite(times(r_old.value), m_old), old, _cite(times(r_new.value), m_new), new, verdict
@@ -493,7 +514,9 @@ def cost_table(context: Context) -> list[tuple[str, list[Cell | None]]]:
                 f"median {figure(measure.median * 1e6)} µs/{measure.unit}, ±{measure.spread:.1%}, "
                 f"{measure.values} values; ratio IQR {figure(r.low)}-{figure(r.high)}"
             )
-            cells.append(Cell(times(r.value), title + (" (within noise)" if r.within_noise else ""), _heat(r), measure.anchor))
+            cells.append(
+                Cell(times(r.value), title + (" (within noise)" if r.within_noise else ""), _heat(r), measure.anchor)
+            )
         rows.append((f"{TITLES.get(group, group)} (n={n:,})", cells))
     return rows
 
@@ -531,7 +554,11 @@ def number_rows(context: Context, group: str, n: int) -> list[NumberRow]:
         elif measure.kind == "reference":
             label = f"ref: aiohttp on {measure.group.removeprefix('aiohttp-')}"
         same = base is not None and measure.group == group
-        rows.append(NumberRow(measure, label, COLOURS.get(measure.flavour, "#7f7f7f"), ratio(measure, base) if same and base else None))
+        rows.append(
+            NumberRow(
+                measure, label, COLOURS.get(measure.flavour, "#7f7f7f"), ratio(measure, base) if same and base else None
+            )
+        )
     return rows
 
 
@@ -555,8 +582,8 @@ def bar_chart(rows: Sequence[NumberRow]) -> Markup:
             f'<text x="{label_width - 6}" y="{y + bar_height - 4}" text-anchor="end">{escape(row.label)}</text>'
             f'<rect x="{label_width}" y="{y}" width="{value * scale:.1f}" height="{bar_height}" fill="{row.colour}">'
             f"<title>{escape(row.label)}: {figure(value)} µs ±{row.measure.spread:.1%}</title></rect>"
-            f'<line x1="{label_width + low * scale:.1f}" x2="{label_width + high * scale:.1f}" y1="{y + bar_height / 2}"'
-            f' y2="{y + bar_height / 2}" stroke="#000" stroke-width="1.5"/>'
+            f'<line x1="{label_width + low * scale:.1f}" x2="{label_width + high * scale:.1f}"'
+            f' y1="{y + bar_height / 2}" y2="{y + bar_height / 2}" stroke="#000" stroke-width="1.5"/>'
             f'<text x="{label_width + high * scale + 4:.1f}" y="{y + bar_height - 4}">{figure(value)}</text>'
         )
     parts.append("</svg>")
@@ -694,7 +721,10 @@ def intended_differences(module: str) -> list[IntendedDifference]:
     for package, own in sections.items():
         for title, lines in own.items():
             others = {
-                text for other in IMPL_PACKAGES if other != package for _, text in _comment_blocks(sections[other].get(title, []))
+                text
+                for other in IMPL_PACKAGES
+                if other != package
+                for text, _ in _comment_blocks(sections[other].get(title, []))
             }
             for text, number in _comment_blocks(lines):
                 if text not in others:
@@ -772,7 +802,10 @@ def _contract(module: str) -> tuple[str, list[tuple[str, str]]]:
         if inspect.isclass(value) and getattr(value, "_is_protocol", False) and value.__module__ == contract.__name__
     )
     functions = [
-        (f"{name}{inspect.signature(value)}".replace("(self, ", "(").replace("(self)", "()"), _first_paragraph(value.__doc__))
+        (
+            f"{name}{inspect.signature(value)}".replace("(self, ", "(").replace("(self)", "()"),
+            _first_paragraph(value.__doc__),
+        )
         for name, value in vars(protocol).items()
         if inspect.isfunction(value) and not name.startswith("_")
     ]
@@ -865,7 +898,9 @@ def _slug(text: str) -> str:
 
 def _commit() -> str:
     try:
-        done = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True)
+        done = subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        )
     except (OSError, subprocess.CalledProcessError):
         return "unknown (not a git checkout)"
     return done.stdout.strip()
@@ -922,8 +957,13 @@ def build_page(contexts: Sequence[Context], catalogue: Catalogue | None) -> str:
         add_numbers=ADD_NUMBERS,
         commit=_commit(),
         built=f"{datetime.now(UTC):%Y-%m-%d %H:%M UTC}",
-        pygments_css=HtmlFormatter(style="default").get_style_defs(".code"),
+        pygments_css=_pygments_css(),
     )
+
+
+def _pygments_css() -> str:
+    css: str = HtmlFormatter(style="default").get_style_defs(".code")  # type: ignore[no-untyped-call]
+    return css
 
 
 def write_page(out: Path, contexts: Sequence[Context], catalogue: Catalogue | None) -> Path:
