@@ -118,6 +118,7 @@ def _screenshots(watched: _Watched, width: int) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     watched.page.screenshot(path=SCREENSHOTS / f"guide-{width}.png")
     watched.page.locator("#w-fanout").screenshot(path=SCREENSHOTS / f"fanout-{width}.png")
+    watched.page.locator("details.entry summary").first.click()
     watched.page.locator("#catalogue").screenshot(path=SCREENSHOTS / f"catalogue-{width}.png")
 
 

@@ -22,6 +22,7 @@ import ast
 import functools
 import importlib
 import inspect
+import json
 import math
 import re
 import statistics
@@ -268,6 +269,8 @@ QUESTION_GROUPS = {
     "timeout_scope": "a timeout scope",
     "cancel_waiting": "cancelling waiting tasks",
 }
+HTTPCORE_BACKENDS = "https://github.com/encode/httpcore/blob/1.0.9/httpcore/_backends/auto.py"
+"""Where httpcore picks its network backend: Trio's under Trio, AnyIO's under anything else."""
 RAW = {"anyio-asyncio": "asyncio", "anyio-uvloop": "asyncio+uvloop", "anyio-trio": "trio"}
 
 
@@ -399,11 +402,10 @@ def _fanout(context: Context) -> Answer:
     sentences.append(
         Markup(
             "These rows compare I/O layers as much as loops: httpx on asyncio and uvloop runs over "
-            "httpcore's AnyIO network backend, on Trio over httpcore's Trio backend "
-            '(<a href="https://github.com/encode/httpcore/blob/master/httpcore/_backends/auto.py">'
-            "httpcore/_backends/auto.py</a>). A different client (see aiohttp above) or a different "
-            "network backend would change them more than a different loop."
-        )
+            "httpcore's AnyIO network backend, on Trio over httpcore's Trio backend (so in httpcore "
+            '<a href="{}">1.0.9</a>; this set has httpcore {}). A different client (see aiohttp above) '
+            "or a different network backend would change them more than a different loop."
+        ).format(HTTPCORE_BACKENDS, context.versions.get("httpcore", "not recorded"))
     )
     return Answer("Why does the httpx fan-out run where it does?", tuple(sentences))
 
@@ -886,7 +888,7 @@ def outcome(value: Mapping[str, Any]) -> str:
     if value.get("not_applicable"):
         return "n/a"
     observed = value.get("observed")
-    return "—" if observed is None else str(observed)
+    return "—" if observed is None else observed if isinstance(observed, str) else json.dumps(observed)
 
 
 # --- The page ------------------------------------------------------------------------------
@@ -917,7 +919,6 @@ def _environment() -> jinja2.Environment:
     environment.globals.update(
         figure=figure,
         times=times,
-        slug=_slug,
         outcome=outcome,
         colours=COLOURS,
         flavours=FLAVOUR_NAMES,
