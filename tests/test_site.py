@@ -174,10 +174,27 @@ def test_a_page_without_results_says_how_to_add_them(tmp_path: Path, capsys: pyt
     assert "nox -s compare" in page.text_by_id["guide"]
 
 
-def test_the_report_command_writes_the_page_beside_the_tables(tmp_path: Path) -> None:
+def test_the_report_command_writes_the_page_and_prints_the_guide(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     write_results(tmp_path / "results", TYPICAL)
     assert main(["report", str(tmp_path / "results"), "--html", str(tmp_path / "out.html")]) == 0
     assert "fixture-py3.11.7" in (tmp_path / "out.html").read_text()
+    out = " ".join(capsys.readouterr().out.split())
+    assert "Decision guide, fixture-py3.11.7" in out
+    assert "- For spawning a task, trio takes 1.50x as long as asyncio (slower)" in out
+    assert out.endswith(f"page: {tmp_path / 'out.html'}")
+
+
+def test_figures_have_three_significant_digits() -> None:
+    assert [figure(v) for v in (1511, 0.6501, 123456, 0.0123, 9.999, 1.0)] == [
+        "1,510",
+        "0.650",
+        "123,000",
+        "0.0123",
+        "10.0",
+        "1.00",
+    ]
 
 
 def test_several_result_sets_side_by_side_and_the_anyio_version(tmp_path: Path) -> None:

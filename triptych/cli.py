@@ -148,9 +148,12 @@ def _report_command(args: argparse.Namespace, console: Console) -> int:
 
 
 def _page(results: Sequence[Path], out: Path, console: Console) -> None:
-    from triptych.site import read_catalogue, read_results, write_page
+    from triptych.site import guide_text, read_catalogue, read_results, write_page
 
-    console.print(f"page: {write_page(out, read_results(results), read_catalogue())}")
+    contexts, catalogue = read_results(results), read_catalogue()
+    for line in guide_text(contexts, catalogue):
+        console.print(line, markup=False, highlight=False)
+    console.print(f"page: {write_page(out, contexts, catalogue)}")
 
 
 def _site_command(args: argparse.Namespace, console: Console) -> int:

@@ -55,6 +55,7 @@ __all__ = [
     "Measure",
     "Ratio",
     "build_page",
+    "guide_text",
     "intended_differences",
     "read_catalogue",
     "read_results",
@@ -228,8 +229,8 @@ def figure(value: float) -> str:
     """Three significant figures, without an exponent for the sizes met here."""
     if value == 0 or not math.isfinite(value):
         return str(value)
-    digits = max(0, 2 - math.floor(math.log10(abs(value))))
-    return f"{value:,.{digits}f}"
+    rounded = float(f"{value:.3g}")
+    return f"{rounded:,.{max(0, 2 - math.floor(math.log10(abs(rounded))))}f}"
 
 
 def times(value: float) -> str:
@@ -487,6 +488,17 @@ def guide(context: Context, contexts: Sequence[Context], catalogue: Catalogue | 
     answers = [_costs(context), _uvloop(context), _fanout(context), _anyio(context), _behaviour(catalogue)]
     answers.append(_versions(contexts))
     return [answer for answer in answers if answer.sentences]
+
+
+def guide_text(contexts: Sequence[Context], catalogue: Catalogue | None) -> list[str]:
+    """The guide as plain lines for the terminal: each result set, its questions, its answers."""
+    lines = []
+    for context in contexts:
+        lines.append(f"Decision guide, {context.name}")
+        for answer in guide(context, contexts, catalogue):
+            lines.append(f"  {answer.question}")
+            lines += [f"  - {sentence.striptags()}" for sentence in answer.sentences]
+    return lines
 
 
 # --- Tables and charts ---------------------------------------------------------------------
