@@ -12,6 +12,7 @@ import tomllib
 from pathlib import Path
 
 import nox
+import nox.command
 from packaging.requirements import Requirement
 
 ROOT = Path(__file__).parent
@@ -169,7 +170,16 @@ def _compare(session: nox.Session, *, anyio: str, tag: str, extra: list[str]) ->
     flavours = (
         [*FLAVOUR_NAMES, "reference"] if anyio == "latest" else ["asyncio", "trio", "anyio-asyncio", "anyio-trio"]
     )
-    pythons = [f"{name}={_flavour_python(session, name, anyio=anyio)}" for name in flavours]
+    pythons = []
+    for name in flavours:
+        try:
+            pythons.append(f"{name}={_flavour_python(session, name, anyio=anyio)}")
+        except nox.command.CommandFailed:
+            # e.g. a library without a build for this Python yet: the others still run, and
+            # the report page names the flavour that has no results.
+            session.warn(f"{name} did not install: it will have no results")
+    if not pythons:
+        session.error("no flavour installed")
     arguments = [argument for pair in pythons for argument in ("--python", pair)]
     if tag:
         arguments += ["--tag", tag]
