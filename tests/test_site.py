@@ -80,6 +80,9 @@ def test_every_section_is_present(tmp_path: Path) -> None:
     assert set(SECTIONS) <= page.ids
     assert {f"w-{module}" for module in shared.MIRRORED} <= page.ids
     assert {"D01", "D02", "D03"} <= page.ids
+    pipeline = " ".join(page.text_by_id["w-pipeline"].split())
+    assert "run_pipeline(items: Iterable[T], *, handler: Callable[[T], Awaitable[object]]," in pipeline
+    assert "Pass every item of items through a bounded buffer to handler" in pipeline
 
 
 def test_the_page_loads_nothing_and_links_out_only_to_cited_sources(tmp_path: Path) -> None:

@@ -800,15 +800,15 @@ def _line(number: int, text: str, html: Markup, mirrors: list[set[str]], intende
 @dataclass(frozen=True)
 class Workload:
     module: str
-    summary: str
-    contract: list[tuple[str, str]]
-    """(signature, first paragraph of the docstring) per public function."""
+    summary: Markup
+    contract: list[tuple[str, Markup, str]]
+    """(signature, first paragraph of the docstring, the whole docstring) per public function."""
     sections: list[Section]
     groups: list[str]
     """The benchmark groups that measure it here (none for the primitives: see "Primitives and scale")."""
 
 
-def _contract(module: str) -> tuple[str, list[tuple[str, str]]]:
+def _contract(module: str) -> tuple[Markup, list[tuple[str, Markup, str]]]:
     contract = importlib.import_module(f"shared.{module}")
     protocol = next(
         value
@@ -817,8 +817,9 @@ def _contract(module: str) -> tuple[str, list[tuple[str, str]]]:
     )
     functions = [
         (
-            f"{name}{inspect.signature(value)}".replace("(self, ", "(").replace("(self)", "()"),
+            _signature(name, value),
             _first_paragraph(value.__doc__),
+            inspect.cleandoc(value.__doc__ or ""),
         )
         for name, value in vars(protocol).items()
         if inspect.isfunction(value) and not name.startswith("_")
@@ -826,8 +827,16 @@ def _contract(module: str) -> tuple[str, list[tuple[str, str]]]:
     return _first_paragraph(contract.__doc__), functions
 
 
-def _first_paragraph(doc: str | None) -> str:
-    return " ".join(inspect.cleandoc(doc or "").split("\n\n")[0].split())
+def _signature(name: str, function: Any) -> str:
+    """``name(parameters) -> result`` without ``self`` or the quotes of postponed annotations."""
+    text = f"{name}{inspect.signature(function)}".replace("(self, ", "(").replace("(self)", "()")
+    return re.sub(r"(: |-> )'([^']*)'", r"\1\2", text)
+
+
+def _first_paragraph(doc: str | None) -> Markup:
+    """The docstring's first paragraph, its reST literals and roles (``x``, :class:`x`) as code."""
+    text = escape(" ".join(inspect.cleandoc(doc or "").split("\n\n")[0].split()))
+    return Markup(re.sub(r"``(.+?)``|:\w+:`~?(.+?)`", lambda m: f"<code>{m.group(1) or m.group(2)}</code>", text))
 
 
 def workloads() -> list[Workload]:
