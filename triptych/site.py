@@ -684,10 +684,12 @@ def _source(package: str, module: str) -> str:
 def intended_differences(module: str) -> list[IntendedDifference]:
     """The lines of ``module`` that differ on purpose, with their reasons.
 
-    Derived, until the parity check holds a table of them, from the convention that each
-    intended difference carries a one-line reason comment: a comment block inside a code
-    block (not a banner's commentary) that the other packages' same section lacks is the
-    reason for the code line after it.
+    Derived, until the line-level mirror check holds its table of intended differences, from
+    the convention that each intended difference carries a one-line reason comment: a comment
+    block inside a code block (not a banner's commentary) that the other packages' same
+    section lacks is the reason for the code line after it. When that table lands, this
+    function returns its rows for ``module`` as IntendedDifference (``line`` may be the line's
+    text), and nothing else here changes.
     """
     sections = {package: dict(_sections(_source(package, module))) for package in IMPL_PACKAGES}
     found = []
