@@ -152,25 +152,27 @@ def _report_command(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
-def _page(results: Sequence[Path], out: Path, console: Console) -> None:
+def _page(results: Sequence[Path], out: Path, console: Console) -> bool:
+    """Write the page of ``results`` (and of the catalogue, observed now) to ``out`` and print
+    the guide's sentences; return whether it has numbers on it."""
     from triptych.site import guide_text, read_catalogue, read_results, write_page
 
     contexts, catalogue = read_results(results), read_catalogue()
     for line in guide_text(contexts, catalogue):
         console.print(line, markup=False, highlight=False)
     console.print(f"page: {write_page(out, contexts, catalogue)}")
+    return bool(contexts)
 
 
 def _site_command(args: argparse.Namespace, console: Console) -> int:
-    from triptych.site import ADD_NUMBERS, read_catalogue, read_results, write_page
+    from triptych.site import ADD_NUMBERS
 
     try:
-        contexts = read_results(Path(p) for p in args.paths)
+        has_numbers = _page([Path(p) for p in args.paths], Path(args.out), console)
     except ValueError as exc:
         console.print(f"[red]{exc}[/red]")
         return 2
-    console.print(f"page: {write_page(Path(args.out), contexts, read_catalogue())}")
-    if not contexts:
+    if not has_numbers:
         console.print(f"no numbers on it: to add them, run {ADD_NUMBERS}")
     return 0
 
