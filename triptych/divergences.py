@@ -50,7 +50,11 @@ def _outcome(entry: Divergence, flavour: Flavour) -> dict[str, Any]:
         return {"observed": None, "not_applicable": entry.not_applicable[flavour.name]}
     try:
         return {"observed": run_probe(entry, flavour), "not_applicable": None}
-    except Exception as exc:  # a probe that breaks is shown in its cell, not a crash of the matrix
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # a probe that breaks is shown in its cell, not a crash of the matrix
+        # (BaseException: on asyncio+eager, Python 3.12.1, one_failing_child's own task is
+        # left cancelled and its CancelledError reaches here)
         return {"observed": None, "not_applicable": None, "error": f"{type(exc).__name__}: {exc}"}
 
 
