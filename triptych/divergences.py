@@ -59,7 +59,7 @@ def _outcome(entry: Divergence, flavour: Flavour) -> dict[str, Any]:
         return {"observed": None, "not_applicable": entry.not_applicable[flavour.name]}
     try:
         return {"observed": run_probe(entry, flavour), "not_applicable": None}
-    except Exception as exc:  # a probe that breaks is shown in its cell, not a crash of the matrix
+    except Exception as exc:  # a flavour that cannot run is shown in its cell, not a crash of the matrix
         return {"observed": None, "not_applicable": None, "error": f"{type(exc).__name__}: {exc}"}
 
 

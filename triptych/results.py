@@ -57,7 +57,7 @@ import pyperf
 
 from triptych.benchmarks import Benchmark
 
-__all__ = ["Row", "Slot", "context", "load", "make_run", "write"]
+__all__ = ["Row", "Slot", "context", "files", "load", "make_run", "run_metadata", "write"]
 
 Slot = tuple[int, int]
 """(round, position in the round): within a run, the flavours' values in one slot were timed side by side."""
@@ -178,9 +178,13 @@ class Row:
     title: str = ""
     params: dict[str, Any] = field(default_factory=dict)
     reference_for: str = ""
+    vs_asyncio: tuple[float, float, float] | None = None
+    """The ratio to asyncio and its 95 % interval as the runner computed them over the run
+    (``triptych_vs_asyncio``, ``_low``, ``_high``); None where the file carries none."""
 
 
-def _files(paths: Iterable[Path]) -> list[Path]:
+def files(paths: Iterable[Path]) -> list[Path]:
+    """The result files in the files or folders ``paths``; ValueError names a path that is missing."""
     found = []
     for path in paths:
         if not path.exists():
@@ -243,10 +247,26 @@ def _row(benchmark: pyperf.Benchmark) -> Row:
         title=str(first.get("triptych_title", first["triptych_group"])),
         params=params,
         reference_for=str(first.get("triptych_reference_for", "")),
+        vs_asyncio=_vs_asyncio(first),
     )
+
+
+def _vs_asyncio(metadata: dict[str, Any]) -> tuple[float, float, float] | None:
+    keys = ("triptych_vs_asyncio", "triptych_vs_asyncio_low", "triptych_vs_asyncio_high")
+    if not all(key in metadata for key in keys):
+        return None
+    value, low, high = (float(metadata[key]) for key in keys)
+    return value, low, high
 
 
 def load(paths: Iterable[Path]) -> list[Row]:
     """Every benchmark in the result files or folders ``paths``; ValueError names a path
     that is missing or holds something else."""
-    return [_row(benchmark) for path in _files(paths) for benchmark in _suite(path).get_benchmarks()]
+    return [_row(benchmark) for path in files(paths) for benchmark in _suite(path).get_benchmarks()]
+
+
+def run_metadata(path: Path) -> dict[str, Any]:
+    """The metadata of the first run in the result file ``path``: the machine, Python, run and
+    profile that every run of the file shares (see the module docstring)."""
+    metadata: dict[str, Any] = _suite(path).get_benchmarks()[0].get_runs()[0].get_metadata()
+    return metadata

@@ -145,9 +145,15 @@ def ratio(row: Row, other: Row, *, normalise: bool = True) -> Ratio:
     """How many times as long ``row`` takes as ``other``, with a 95 % interval.
 
     Values are paired when both rows are the same benchmark in the same run; ``normalise``
-    False compares the raw times.
+    False compares the raw times. Against asyncio in the same run, it is the ratio the
+    results carry (:attr:`Row.vs_asyncio <triptych.results.Row.vs_asyncio>`).
     """
     paired = bool(row.run) and row.run == other.run and (row.group, row.n) == (other.group, other.n)
+    if normalise and paired and other.flavour == "asyncio" and row.vs_asyncio is not None:
+        # The runner computed this one over the same values when it wrote the files: read,
+        # not computed again, so that every reader says the same.
+        value, low, high = row.vs_asyncio
+        return Ratio(value, low, high, len(row.slots.keys() & other.slots.keys()))
     first, second = (values_of(row), values_of(other)) if normalise else (dict(row.slots), dict(other.slots))
     if not first or not second:  # no values to go by: the medians, and no interval
         return Ratio(row.median / other.median, 0.0, math.inf, 0)
