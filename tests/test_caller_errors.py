@@ -81,6 +81,7 @@ shapes = pytest.mark.parametrize("shape", list(SHAPES))
 
 
 @shapes
+@pytest.mark.clause("fanout.as_completed.exit")
 def test_fanout_block(fanout: Fanout, run: Run, server: LoopbackServer, shape: str) -> None:
     raiser = Raiser(SHAPES[shape]())
     # One answer at once, one that never comes: the block raises while a fetch is in flight.
@@ -97,6 +98,7 @@ def test_fanout_block(fanout: Fanout, run: Run, server: LoopbackServer, shape: s
     assert server.wait_idle().open_connections == 0
 
 
+@pytest.mark.clause("fanout.fail_fast")
 def test_fanout_two_failures_at_once_give_one_fanout_error(fanout: Fanout, run: Run, server: LoopbackServer) -> None:
     # /hold/2 answers both requests together, with a 503 each: two failures in one instant.
     urls = [f"{server.url}/hold/2?status=503"] * 2
@@ -111,6 +113,7 @@ def test_fanout_two_failures_at_once_give_one_fanout_error(fanout: Fanout, run: 
 
 
 @shapes
+@pytest.mark.clause("streams.server.exception")
 def test_streams_block(streams: Streams, run: Run, shape: str) -> None:
     raiser = Raiser(SHAPES[shape]())
 
@@ -133,6 +136,7 @@ def _items(raiser: Raiser, before: int) -> Iterator[int]:
 
 
 @shapes
+@pytest.mark.clause("pipeline.items_error")
 def test_pipeline_items(flavour: Flavour, pipeline: Pipeline, run: Run, shape: str) -> None:
     raiser = Raiser(SHAPES[shape]())
 
@@ -145,6 +149,7 @@ def test_pipeline_items(flavour: Flavour, pipeline: Pipeline, run: Run, shape: s
 
 
 @shapes
+@pytest.mark.clause("pipeline.handler_error")
 def test_pipeline_handler_error_is_the_cause(flavour: Flavour, pipeline: Pipeline, run: Run, shape: str) -> None:
     raiser = Raiser(SHAPES[shape]())
 
@@ -160,6 +165,7 @@ def test_pipeline_handler_error_is_the_cause(flavour: Flavour, pipeline: Pipelin
     assert caught.value.__cause__ is raiser.error
 
 
+@pytest.mark.clause("pipeline.handler_error")
 def test_pipeline_two_failures_at_once_give_one_pipeline_error(flavour: Flavour, pipeline: Pipeline, run: Run) -> None:
     async def handler(item: int) -> None:
         await flavour.sleep(0.02)
@@ -176,6 +182,7 @@ def test_pipeline_two_failures_at_once_give_one_pipeline_error(flavour: Flavour,
 
 
 @shapes
+@pytest.mark.clause("timeouts.on_event")
 def test_timeouts_on_event(timeouts: Timeouts, run: Run, shape: str) -> None:
     raiser = Raiser(SHAPES[shape]())
     events: list[tuple[int, TimedStep]] = []
@@ -193,6 +200,7 @@ def test_timeouts_on_event(timeouts: Timeouts, run: Run, shape: str) -> None:
     assert (0, TimedStep.CLEANED_UP) in events
 
 
+@pytest.mark.clause("timeouts.on_event")
 def test_timeouts_on_event_raising_for_two_jobs_at_once(timeouts: Timeouts, run: Run) -> None:
     raised: list[Exception] = []
 
@@ -208,6 +216,7 @@ def test_timeouts_on_event_raising_for_two_jobs_at_once(timeouts: Timeouts, run:
 
 
 @shapes
+@pytest.mark.clause("timeouts.retry.other_errors")
 def test_retry_operation(flavour: Flavour, timeouts: Timeouts, run: Run, shape: str) -> None:
     raiser = Raiser(SHAPES[shape]())
     calls = 0
@@ -227,6 +236,7 @@ def test_retry_operation(flavour: Flavour, timeouts: Timeouts, run: Run, shape: 
 
 
 @shapes
+@pytest.mark.clause("timeouts.retry.other_errors")
 def test_retry_on_retry(timeouts: Timeouts, run: Run, shape: str) -> None:
     raiser = Raiser(SHAPES[shape]())
 
@@ -277,6 +287,7 @@ PATTERNS = {"run_all_or_nothing": _all_or_nothing, "race_first": _race, "serve":
 @pytest.mark.parametrize("pattern", list(PATTERNS))
 @pytest.mark.parametrize("step", [JobStep.SUCCEEDED, JobStep.CLEANED_UP])
 @shapes
+@pytest.mark.clause("cancellation.all.on_event")
 def test_cancellation_log(cancellation: Cancellation, run: Run, shape: str, pattern: str, step: JobStep) -> None:
     raiser = Raiser(SHAPES[shape]())
     cleaned: list[str] = []
@@ -295,6 +306,7 @@ def test_cancellation_log(cancellation: Cancellation, run: Run, shape: str, patt
     assert "a" in cleaned
 
 
+@pytest.mark.clause("cancellation.all.on_event")
 def test_cancellation_log_wins_over_a_job_failure(cancellation: Cancellation, run: Run) -> None:
     raiser = Raiser(_plain())
     jobs = [Job("fails", work_seconds=0.01, error=OSError)]
@@ -304,6 +316,7 @@ def test_cancellation_log_wins_over_a_job_failure(cancellation: Cancellation, ru
     raiser.check(caught)
 
 
+@pytest.mark.clause("cancellation.all.together")
 def test_cancellation_two_failures_at_once_give_one_job_failed(cancellation: Cancellation, run: Run) -> None:
     jobs = [Job(name, work_seconds=0.02, error=OSError) for name in ("a", "b")]
 

@@ -62,6 +62,7 @@ def _shut_down_when(shutdown: ShutdownSignal, started: int, events: list[JobEven
 # --- All or nothing ----------------------------------------------------------------------------
 
 
+@pytest.mark.clause("cancellation.all.success", "cancellation.cleanup")
 def test_all_or_nothing_returns_every_outcome_when_all_succeed(cancellation: Cancellation, run: Run) -> None:
     jobs = [Job("a", 0.03, cleanup_seconds=0.01), Job("b", 0.01, cleanup_seconds=0.02), Job("c", 0.02)]
     events: list[JobEvent] = []
@@ -75,6 +76,7 @@ def test_all_or_nothing_returns_every_outcome_when_all_succeed(cancellation: Can
     assert [event.step for event in events[:3]] == [STARTED] * 3
 
 
+@pytest.mark.clause("cancellation.all.failure")
 def test_the_first_failure_cancels_the_siblings_and_names_the_job(cancellation: Cancellation, run: Run) -> None:
     jobs = [
         Job("slow", 10, cleanup_seconds=0.03),
@@ -113,6 +115,7 @@ def test_the_first_failure_cancels_the_siblings_and_names_the_job(cancellation: 
     assert cleaned < events.index(JobEvent("slower", CANCELLED))
 
 
+@pytest.mark.clause("cancellation.all.failure")
 def test_a_job_can_be_run_again_with_a_fresh_error(cancellation: Cancellation, run: Run) -> None:
     jobs = [Job("failing", 0.01, error=KeyError), Job("other", 10)]
     causes = []
@@ -126,6 +129,7 @@ def test_a_job_can_be_run_again_with_a_fresh_error(cancellation: Cancellation, r
     assert causes[0] is not causes[1]
 
 
+@pytest.mark.clause("cancellation.all.empty")
 def test_all_or_nothing_with_no_jobs_returns_nothing(cancellation: Cancellation, run: Run) -> None:
     assert run(cancellation.run_all_or_nothing, []) == ()
 
@@ -133,6 +137,7 @@ def test_all_or_nothing_with_no_jobs_returns_nothing(cancellation: Cancellation,
 # --- First-wins race ---------------------------------------------------------------------------
 
 
+@pytest.mark.clause("cancellation.race.winner", "cancellation.race.stagger")
 def test_race_the_first_success_wins_and_the_rest_are_cancelled(cancellation: Cancellation, run: Run) -> None:
     jobs = [
         Job("unreachable", 10, cleanup_seconds=0.02),  # starts at 0, still connecting when "fast" wins
@@ -156,6 +161,7 @@ def test_race_the_first_success_wins_and_the_rest_are_cancelled(cancellation: Ca
 
 
 @pytest.mark.parametrize("stagger", [None, math.inf, 10.0], ids=["no-stagger", "inf", "long-stagger"])
+@pytest.mark.clause("cancellation.race.stagger")
 def test_race_a_failure_starts_the_next_attempt_at_once(
     cancellation: Cancellation, run: Run, stagger: float | None
 ) -> None:
@@ -191,6 +197,7 @@ def test_race_a_failure_starts_the_next_attempt_at_once(
     assert [type(outcome.error) for outcome in result.outcomes[:2]] == [ConnectionRefusedError, ConnectionResetError]
 
 
+@pytest.mark.clause("cancellation.race.stagger")
 def test_race_with_no_stagger_starts_every_attempt_at_once(cancellation: Cancellation, run: Run) -> None:
     jobs = [Job("slow", 10, cleanup_seconds=0.01), Job("medium", 0.06, cleanup_seconds=0.02), Job("fast", 0.01)]
     events: list[JobEvent] = []
@@ -206,6 +213,7 @@ def test_race_with_no_stagger_starts_every_attempt_at_once(cancellation: Cancell
     assert _started(events) == {"slow", "medium", "fast"}
 
 
+@pytest.mark.clause("cancellation.race.all_fail")
 def test_race_reports_every_error_when_all_fail(cancellation: Cancellation, run: Run) -> None:
     # They fail in the order v6 (0.06), relay (0.08), v4 (0.15): the report keeps input order.
     jobs = [
@@ -236,6 +244,7 @@ def test_race_reports_every_error_when_all_fail(cancellation: Cancellation, run:
 # --- Graceful shutdown -------------------------------------------------------------------------
 
 
+@pytest.mark.clause("cancellation.serve.workers", "cancellation.serve.backlog_done")
 def test_serve_works_through_the_backlog_with_at_most_workers_in_flight(cancellation: Cancellation, run: Run) -> None:
     jobs = [Job(f"j{n}", 0.01 * (n % 3 + 1), error=ValueError if n == 3 else None) for n in range(8)]
     events: list[JobEvent] = []
@@ -262,6 +271,7 @@ def test_serve_works_through_the_backlog_with_at_most_workers_in_flight(cancella
     assert peak == 3
 
 
+@pytest.mark.clause("cancellation.serve.shutdown", "cancellation.serve.report")
 def test_serve_shutdown_lets_in_flight_jobs_finish_then_cancels_the_rest(cancellation: Cancellation, run: Run) -> None:
     jobs = [
         Job("a", 0.02),  # done before the shutdown
@@ -295,6 +305,7 @@ def test_serve_shutdown_lets_in_flight_jobs_finish_then_cancels_the_rest(cancell
     assert events.index(JobEvent("c", SUCCEEDED)) < events.index(JobEvent("b", CANCELLED))
 
 
+@pytest.mark.clause("cancellation.serve.shutdown")
 def test_serve_returns_when_the_in_flight_jobs_end_not_when_the_grace_does(
     flavour: Flavour, cancellation: Cancellation, run: Run
 ) -> None:
@@ -319,6 +330,7 @@ def test_serve_returns_when_the_in_flight_jobs_end_not_when_the_grace_does(
     assert report.outcomes[2] == JobOutcome("c", NOT_STARTED, cleaned_up=False)
 
 
+@pytest.mark.clause("cancellation.serve.shutdown")
 def test_serve_with_no_grace_cancels_the_in_flight_jobs_at_once(cancellation: Cancellation, run: Run) -> None:
     jobs = [Job("a", 10, cleanup_seconds=0.02), Job("b", 10, cleanup_seconds=0.01), Job("c", 0.01)]
     shutdown = ShutdownSignal()
@@ -339,6 +351,7 @@ def test_serve_with_no_grace_cancels_the_in_flight_jobs_at_once(cancellation: Ca
 
 
 @pytest.mark.parametrize("grace", [0, 1.0, None])
+@pytest.mark.clause("cancellation.serve.shutdown", "cancellation.serve.report")
 def test_serve_after_the_shutdown_takes_nothing(cancellation: Cancellation, run: Run, grace: float | None) -> None:
     shutdown = ShutdownSignal()
     shutdown.request()
@@ -358,6 +371,7 @@ def test_serve_after_the_shutdown_takes_nothing(cancellation: Cancellation, run:
     assert events == []
 
 
+@pytest.mark.clause("cancellation.serve.backlog_done")
 def test_serve_with_no_jobs_returns_at_once(cancellation: Cancellation, run: Run) -> None:
     report = run(cancellation.serve, [], workers=4, grace=None, shutdown=ShutdownSignal())
 
@@ -380,6 +394,7 @@ OUTSIDE_CANCEL: dict[str, tuple[Callable[[Cancellation, Callable[[JobEvent], Non
 
 
 @pytest.mark.parametrize("call", list(OUTSIDE_CANCEL))
+@pytest.mark.clause("cancellation.cancel", "cancellation.cleanup")
 def test_a_cancel_from_outside_runs_every_cleanup_and_propagates(
     flavour: Flavour, cancellation: Cancellation, run: Run, call: str
 ) -> None:
@@ -400,6 +415,7 @@ def test_a_cancel_from_outside_runs_every_cleanup_and_propagates(
 
 
 @pytest.mark.parametrize("call", list(OUTSIDE_CANCEL))
+@pytest.mark.clause("cancellation.cleanup")
 def test_a_cancel_before_the_first_checkpoint_starts_no_job(
     flavour: Flavour, cancellation: Cancellation, run: Run, call: str
 ) -> None:
@@ -418,6 +434,7 @@ def test_a_cancel_before_the_first_checkpoint_starts_no_job(
     assert events == []
 
 
+@pytest.mark.clause("cancellation.cancel", "cancellation.cleanup")
 def test_a_cancel_from_outside_lets_a_cleanup_in_progress_finish(
     flavour: Flavour, cancellation: Cancellation, run: Run
 ) -> None:
@@ -438,46 +455,42 @@ def test_a_cancel_from_outside_lets_a_cleanup_in_progress_finish(
 
 # --- Bad input ---------------------------------------------------------------------------------
 
-BAD_INPUT: list[tuple[str, Callable[[], dict[str, Any]], type[Exception], str]] = [
-    ("Job", lambda: {"name": 3}, TypeError, "`name` must be a str, got 3"),
-    ("Job", lambda: {"name": ""}, ValueError, "`name` must not be empty"),
+BAD_JOBS: list[tuple[dict[str, Any], type[Exception], str]] = [
+    ({"name": 3}, TypeError, "`name` must be a str, got 3"),
+    ({"name": ""}, ValueError, "`name` must not be empty"),
     (
-        "Job",
-        lambda: {"name": "a", "work_seconds": "1"},
+        {"name": "a", "work_seconds": "1"},
         TypeError,
         "`work_seconds` must be a number of seconds, got '1'",
     ),
-    ("Job", lambda: {"name": "a", "work_seconds": -1}, ValueError, "`work_seconds` must be >= 0, got -1"),
+    ({"name": "a", "work_seconds": -1}, ValueError, "`work_seconds` must be >= 0, got -1"),
     (
-        "Job",
-        lambda: {"name": "a", "work_seconds": math.inf},
+        {"name": "a", "work_seconds": math.inf},
         ValueError,
         "`work_seconds` must be finite, got inf",
     ),
     (
-        "Job",
-        lambda: {"name": "a", "cleanup_seconds": math.nan},
+        {"name": "a", "cleanup_seconds": math.nan},
         ValueError,
         "`cleanup_seconds` must be >= 0, got nan",
     ),
     (
-        "Job",
-        lambda: {"name": "a", "cleanup_seconds": True},
+        {"name": "a", "cleanup_seconds": True},
         TypeError,
         "`cleanup_seconds` must be a number of seconds, got True",
     ),
     (
-        "Job",
-        lambda: {"name": "a", "error": ValueError("x")},
+        {"name": "a", "error": ValueError("x")},
         TypeError,
         "`error` must be an Exception subclass or None, got ValueError('x')",
     ),
     (
-        "Job",
-        lambda: {"name": "a", "error": KeyboardInterrupt},
+        {"name": "a", "error": KeyboardInterrupt},
         TypeError,
         "`error` must be an Exception subclass or None, got <class 'KeyboardInterrupt'>",
     ),
+]
+BAD_INPUT: list[tuple[str, Callable[[], dict[str, Any]], type[Exception], str]] = [
     ("run_all_or_nothing", lambda: {"jobs": [Job("a"), "b"]}, TypeError, "`jobs[1]` must be a Job, got 'b'"),
     (
         "run_all_or_nothing",
@@ -514,6 +527,7 @@ BAD_INPUT: list[tuple[str, Callable[[], dict[str, Any]], type[Exception], str]] 
 
 
 @pytest.mark.parametrize(("call", "make_kwargs", "error", "message"), BAD_INPUT, ids=[case[3] for case in BAD_INPUT])
+@pytest.mark.clause("cancellation.all.args", "cancellation.race.args", "cancellation.serve.args")
 def test_bad_input_fails_alike_everywhere(
     cancellation: Cancellation,
     run: Run,
@@ -527,11 +541,14 @@ def test_bad_input_fails_alike_everywhere(
         defaults.update(workers=1, grace=None, shutdown=ShutdownSignal())
 
     async def scenario() -> None:
-        kwargs = make_kwargs()  # Job(...) cases fail here, inside the loop like the others
-        if call == "Job":
-            Job(**kwargs)
-        else:
-            await getattr(cancellation, call)(**{**defaults, **kwargs})
+        await getattr(cancellation, call)(**{**defaults, **make_kwargs()})
 
     with pytest.raises(error, match=f"^{re.escape(message)}$"):
         run(scenario)
+
+
+@pytest.mark.parametrize(("kwargs", "error", "message"), BAD_JOBS, ids=[m for _, _, m in BAD_JOBS])
+def test_a_bad_job_is_refused_when_made(kwargs: dict[str, Any], error: type[Exception], message: str) -> None:
+    # Plain data, the same on every flavour: checked once.
+    with pytest.raises(error, match=f"^{re.escape(message)}$"):
+        Job(**kwargs)

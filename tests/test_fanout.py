@@ -26,6 +26,7 @@ async def _collect(fanout: Fanout, urls: list[str], **kwargs: Any) -> list[Fetch
         return [result async for result in results]
 
 
+@pytest.mark.clause("fanout.order")
 def test_results_come_back_in_input_order(fanout: Fanout, run: Run, server: LoopbackServer) -> None:
     # Later URLs answer sooner, so completion order is roughly the reverse of input order.
     urls = [f"{server.url}/bytes/{size}?delay={(20 - size) * 5}" for size in range(20)]
@@ -40,6 +41,7 @@ def test_results_come_back_in_input_order(fanout: Fanout, run: Run, server: Loop
 
 
 @pytest.mark.parametrize(("count", "limit"), [(30, 5), (3, 10)])
+@pytest.mark.clause("fanout.limit")
 def test_limit_is_reached_and_never_exceeded(
     fanout: Fanout, run: Run, server: LoopbackServer, count: int, limit: int
 ) -> None:
@@ -56,6 +58,7 @@ def test_limit_is_reached_and_never_exceeded(
     assert stats.served == count
 
 
+@pytest.mark.clause("fanout.failures")
 def test_failures_are_recorded_and_the_rest_go_on(
     fanout: Fanout, run: Run, server: LoopbackServer, refused_url: str
 ) -> None:
@@ -83,6 +86,7 @@ def test_failures_are_recorded_and_the_rest_go_on(
     assert all(r.detail for r in results if not r.ok)
 
 
+@pytest.mark.clause("fanout.timeout")
 def test_timeout_is_recorded_for_its_url(fanout: Fanout, run: Run, server: LoopbackServer) -> None:
     # Neither request can ever finish, so the outcome does not depend on the machine's speed.
     # The trickle sends a byte a second: httpx's per-read timeout would never fire on it.
@@ -96,12 +100,14 @@ def test_timeout_is_recorded_for_its_url(fanout: Fanout, run: Run, server: Loopb
     ]
 
 
+@pytest.mark.clause("fanout.timeout")
 def test_generous_timeout_leaves_fast_requests_alone(fanout: Fanout, run: Run, server: LoopbackServer) -> None:
     results = run(fanout.fetch_all, [f"{server.url}/bytes/7"] * 3, limit=3, timeout=30)
 
     assert [(r.status, r.size, r.error) for r in results] == [(200, 7, None)] * 3
 
 
+@pytest.mark.clause("fanout.fail_fast")
 def test_fail_fast_cancels_the_rest_and_raises_one_shared_error(
     fanout: Fanout, run: Run, server: LoopbackServer
 ) -> None:
@@ -122,6 +128,7 @@ def test_fail_fast_cancels_the_rest_and_raises_one_shared_error(
     assert (stats.max_in_flight, stats.in_flight, stats.open_connections) == (4, 0, 0)
 
 
+@pytest.mark.clause("fanout.fail_fast", "fanout.timeout")
 def test_fail_fast_on_timeout_raises_the_shared_error(fanout: Fanout, run: Run, server: LoopbackServer) -> None:
     urls = [f"{server.url}/hang", f"{server.url}/hang"]
 
@@ -134,6 +141,7 @@ def test_fail_fast_on_timeout_raises_the_shared_error(fanout: Fanout, run: Run, 
     assert caught.value.__cause__ is not None
 
 
+@pytest.mark.clause("fanout.client")
 def test_a_callers_client_is_used_and_left_open(fanout: Fanout, run: Run, server: LoopbackServer) -> None:
     urls = [f"{server.url}/bytes/{n}" for n in range(1, 6)]
     seen: list[str] = []
@@ -153,6 +161,7 @@ def test_a_callers_client_is_used_and_left_open(fanout: Fanout, run: Run, server
     assert closed_by_call is False
 
 
+@pytest.mark.clause("fanout.left_running")
 def test_a_host_name_leaves_no_thread_of_the_call_running(fanout: Fanout, run: Run, server: LoopbackServer) -> None:
     # `localhost` is resolved in a worker thread; 127.0.0.1 would need none.
     url = server.url.replace("127.0.0.1", "localhost")
@@ -164,6 +173,7 @@ def test_a_host_name_leaves_no_thread_of_the_call_running(fanout: Fanout, run: R
     assert threads_left(before) == []
 
 
+@pytest.mark.clause("fanout.empty", "fanout.as_completed")
 def test_no_urls_give_no_results(fanout: Fanout, run: Run) -> None:
     assert run(fanout.fetch_all, [], limit=3) == []
     assert run(_collect, fanout, [], limit=3) == []
@@ -240,6 +250,7 @@ BAD_INPUT = [
 
 @pytest.mark.parametrize("form", ["fetch_all", "fetch_as_completed"])
 @pytest.mark.parametrize(("kwargs", "error", "message"), BAD_INPUT, ids=[m for _, _, m in BAD_INPUT])
+@pytest.mark.clause("fanout.args")
 def test_bad_input_fails_alike_everywhere(
     fanout: Fanout, run: Run, form: str, kwargs: dict[str, Any], error: type[Exception], message: str
 ) -> None:
@@ -257,6 +268,7 @@ def test_bad_input_fails_alike_everywhere(
 @pytest.mark.parametrize(
     "bad", ["http://127.0.0.1:abc/", "http://127.0.0.1:99999/", "http://[::1", "ftp://x/"], ids=repr
 )
+@pytest.mark.clause("fanout.args")
 def test_a_bad_url_anywhere_is_refused_before_any_request(
     fanout: Fanout, run: Run, server: LoopbackServer, form: str, bad: str
 ) -> None:
@@ -268,6 +280,7 @@ def test_a_bad_url_anywhere_is_refused_before_any_request(
     assert server.stats().served == 0
 
 
+@pytest.mark.clause("fanout.as_completed")
 def test_as_completed_yields_in_completion_order(fanout: Fanout, run: Run, server: LoopbackServer) -> None:
     slow, fast = f"{server.url}/bytes/1?delay=1000", f"{server.url}/bytes/2"
 
@@ -276,6 +289,7 @@ def test_as_completed_yields_in_completion_order(fanout: Fanout, run: Run, serve
     assert [(r.index, r.url, r.size) for r in results] == [(1, fast, 2), (0, slow, 1)]
 
 
+@pytest.mark.clause("fanout.as_completed")
 def test_as_completed_gives_every_result_once(fanout: Fanout, run: Run, server: LoopbackServer) -> None:
     urls = [f"{server.url}/bytes/{n}" for n in range(50)] + [f"{server.url}/status/500"]
 
@@ -286,6 +300,7 @@ def test_as_completed_gives_every_result_once(fanout: Fanout, run: Run, server: 
     assert results[[r.index for r in results].index(50)].error is ErrorKind.STATUS
 
 
+@pytest.mark.clause("fanout.as_completed.exit")
 def test_breaking_out_of_as_completed_cancels_everything(fanout: Fanout, run: Run, server: LoopbackServer) -> None:
     first = f"{server.url}/hold/4"
     urls = [first] + [f"{server.url}/hang"] * 3
@@ -304,26 +319,27 @@ def test_breaking_out_of_as_completed_cancels_everything(fanout: Fanout, run: Ru
     assert (stats.max_in_flight, stats.in_flight, stats.open_connections) == (4, 0, 0)
 
 
+@pytest.mark.clause("fanout.as_completed.exit")
 def test_closing_the_iterator_stops_the_fetches(
     flavour: Flavour, fanout: Fanout, run: Run, server: LoopbackServer
 ) -> None:
     urls = [f"{server.url}/hold/3"] + [f"{server.url}/hang"] * 2
 
-    async def scenario() -> int:
-        async with fanout.fetch_as_completed(urls, limit=3) as results:
+    async def scenario() -> None:
+        # The counters are read with the flavour's own client: a blocking read would hold the loop.
+        async with httpx.AsyncClient() as counters, fanout.fetch_as_completed(urls, limit=3) as results:
             await anext(results)
             await results.aclose()
-            # Still inside the block: the hanging fetches must go away on their own.
-            polls = 0
-            while server.stats().in_flight:
-                polls += 1
+            # Still inside the block: the hanging fetches must go away on their own (the run's
+            # timeout fails the test if they never do).
+            while (await counters.get(f"{server.url}/stats")).json()["in_flight"]:
                 await flavour.sleep(0.01)
-            return polls
 
     run(scenario)
     assert server.wait_idle().open_connections == 0
 
 
+@pytest.mark.clause("fanout.as_completed.exit", "fanout.fail_fast")
 def test_fail_fast_in_as_completed_raises_out_of_the_block(fanout: Fanout, run: Run, server: LoopbackServer) -> None:
     failing = f"{server.url}/hold/3?status=502"
     urls = [f"{server.url}/hang", f"{server.url}/hang", failing]
@@ -337,6 +353,7 @@ def test_fail_fast_in_as_completed_raises_out_of_the_block(fanout: Fanout, run: 
     assert server.wait_idle().open_connections == 0
 
 
+@pytest.mark.clause("fanout.as_completed.exit")
 def test_an_error_in_the_block_comes_out_bare(fanout: Fanout, run: Run, server: LoopbackServer) -> None:
     urls = [f"{server.url}/hold/2", f"{server.url}/hang"]
 

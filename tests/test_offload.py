@@ -85,6 +85,7 @@ async def _in_loop(calls: Calls, call: Callable[[], Any]) -> Any:
 # --- Results, order and the bound ----------------------------------------------------------
 
 
+@pytest.mark.clause("offload.order")
 def test_results_come_back_in_input_order_however_the_calls_finish(offload: Offload, run: Run) -> None:
     count = 6
     done = [threading.Event() for _ in range(count)]
@@ -110,6 +111,7 @@ def test_results_come_back_in_input_order_however_the_calls_finish(offload: Offl
 
 
 @pytest.mark.parametrize("limit", [1, 3, 8, 41])
+@pytest.mark.clause("offload.limit")
 def test_at_most_limit_calls_run_at_once_and_exactly_limit_do(offload: Offload, run: Run, limit: int) -> None:
     # 8 is more than asyncio's default executor holds here (min(32, cpus + 4)); 41 is more
     # than Trio's and AnyIO's default thread limiter (40): the bound is `limit`, not theirs.
@@ -136,6 +138,7 @@ def test_at_most_limit_calls_run_at_once_and_exactly_limit_do(offload: Offload, 
     assert peak == limit
 
 
+@pytest.mark.clause("offload.empty")
 def test_no_items_return_an_empty_list_and_start_no_thread(offload: Offload, run: Run) -> None:
     calls = Calls()
 
@@ -151,6 +154,7 @@ def test_no_items_return_an_empty_list_and_start_no_thread(offload: Offload, run
     assert calls.log == []
 
 
+@pytest.mark.clause("offload.context")
 def test_each_call_runs_in_a_copy_of_the_callers_context(offload: Offload, run: Run) -> None:
     def read_then_write(item: int) -> str:
         seen = request_id.get()
@@ -173,6 +177,7 @@ def test_each_call_runs_in_a_copy_of_the_callers_context(offload: Offload, run: 
 
 
 @pytest.mark.parametrize("abandon", [False, True], ids=["waits", "abandons"])
+@pytest.mark.clause("offload.failure", "offload.cancel")
 def test_a_failing_call_raises_one_shared_error_with_its_exception_as_cause(
     offload: Offload, run: Run, abandon: bool
 ) -> None:
@@ -214,6 +219,7 @@ def test_a_failing_call_raises_one_shared_error_with_its_exception_as_cause(
         assert finished_first == sorted(calls.started)
 
 
+@pytest.mark.clause("offload.failure")
 def test_calls_failing_together_still_raise_one_shared_error(offload: Offload, run: Run) -> None:
     calls = Calls()
     errors = {item: Boom(f"item {item}") for item in range(4)}
@@ -235,6 +241,7 @@ def test_calls_failing_together_still_raise_one_shared_error(offload: Offload, r
 
 
 @pytest.mark.parametrize("abandon", [False, True], ids=["waits", "abandons"])
+@pytest.mark.clause("offload.cancel")
 def test_a_cancel_drops_the_waiting_calls_and_waits_for_the_running_ones(
     flavour: Flavour, offload: Offload, run: Run, abandon: bool
 ) -> None:
@@ -271,6 +278,7 @@ def test_a_cancel_drops_the_waiting_calls_and_waits_for_the_running_ones(
 # --- Reports back to the loop --------------------------------------------------------------
 
 
+@pytest.mark.clause("offload.report")
 def test_reports_run_in_the_loop_in_order(flavour: Flavour, offload: Offload, run: Run) -> None:
     progress: list[tuple[int, object, int]] = []
 
@@ -293,6 +301,7 @@ def test_reports_run_in_the_loop_in_order(flavour: Flavour, offload: Offload, ru
     assert {thread for _, _, thread in progress} == {loop_thread}
 
 
+@pytest.mark.clause("offload.report", "offload.cancel")
 def test_a_cancel_makes_report_return_false_and_the_call_waits_for_the_threads(
     flavour: Flavour, offload: Offload, run: Run
 ) -> None:
@@ -342,6 +351,7 @@ def test_a_cancel_makes_report_return_false_and_the_call_waits_for_the_threads(
         assert len(reported) - len(went_on) in (0, 1)
 
 
+@pytest.mark.clause("offload.report")
 def test_an_error_from_on_progress_is_raised_by_report_in_the_thread(offload: Offload, run: Run) -> None:
     refused = Boom("progress refused")
 
@@ -367,6 +377,7 @@ def test_an_error_from_on_progress_is_raised_by_report_in_the_thread(offload: Of
     )
 
 
+@pytest.mark.clause("offload.report")
 def test_a_report_that_has_started_runs_to_its_end_when_the_call_is_cancelled(
     flavour: Flavour, offload: Offload, run: Run
 ) -> None:
@@ -444,6 +455,7 @@ BAD_CALLS = [
 
 
 @pytest.mark.parametrize(("reporting", "kwargs", "error", "message"), BAD_CALLS)
+@pytest.mark.clause("offload.args", "offload.reporting.args")
 def test_bad_input_fails_alike_everywhere_before_any_call(
     offload: Offload, run: Run, reporting: bool, kwargs: dict[str, Any], error: type[Exception], message: str
 ) -> None:

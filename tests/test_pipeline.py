@@ -75,6 +75,7 @@ class Recorder:
     [(1, 1, 1), (3, 4, 2), (2, 7, 5), (4, 2, 64)],
     ids=lambda value: str(value),
 )
+@pytest.mark.clause("pipeline.once")
 def test_every_item_is_handled_exactly_once(
     flavour: Flavour, pipeline: Pipeline, run: Run, producers: int, consumers: int, buffer: int
 ) -> None:
@@ -98,6 +99,7 @@ def test_every_item_is_handled_exactly_once(
     assert 0 <= report.max_buffered <= buffer
 
 
+@pytest.mark.clause("pipeline.once")
 def test_one_producer_and_one_consumer_keep_input_order(flavour: Flavour, pipeline: Pipeline, run: Run) -> None:
     recorder = Recorder(flavour, [f"item-{n}" for n in range(60)])
 
@@ -108,6 +110,7 @@ def test_one_producer_and_one_consumer_keep_input_order(flavour: Flavour, pipeli
     assert report.produced_per_producer == (60,)
 
 
+@pytest.mark.clause("pipeline.empty")
 def test_no_items_give_a_report_of_zeros(flavour: Flavour, pipeline: Pipeline, run: Run) -> None:
     recorder = Recorder(flavour, [])
 
@@ -123,6 +126,7 @@ def test_no_items_give_a_report_of_zeros(flavour: Flavour, pipeline: Pipeline, r
 @pytest.mark.parametrize(
     ("producers", "consumers", "buffer"), [(1, 1, 1), (2, 1, 3), (3, 2, 4)], ids=lambda value: str(value)
 )
+@pytest.mark.clause("pipeline.backpressure")
 def test_a_slow_consumer_fills_the_buffer_and_holds_the_producers_back(
     flavour: Flavour, pipeline: Pipeline, run: Run, producers: int, consumers: int, buffer: int
 ) -> None:
@@ -151,6 +155,7 @@ def test_a_slow_consumer_fills_the_buffer_and_holds_the_producers_back(
     assert report.producer_waits * consumers >= count - (consumers + buffer + producers)
 
 
+@pytest.mark.clause("pipeline.input_end")
 def test_consumers_drain_what_is_left_after_the_producers_finish(
     flavour: Flavour, pipeline: Pipeline, run: Run
 ) -> None:
@@ -174,6 +179,7 @@ def test_consumers_drain_what_is_left_after_the_producers_finish(
     assert report.items_handled == count
 
 
+@pytest.mark.clause("pipeline.backpressure")
 def test_a_buffer_that_holds_everything_never_makes_a_producer_wait(
     flavour: Flavour, pipeline: Pipeline, run: Run
 ) -> None:
@@ -193,6 +199,7 @@ def test_a_buffer_that_holds_everything_never_makes_a_producer_wait(
     assert Counter(recorder.handled) == Counter(range(30))
 
 
+@pytest.mark.clause("pipeline.tasks")
 def test_consumers_handle_items_at_the_same_time(flavour: Flavour, pipeline: Pipeline, run: Run) -> None:
     consumers = 4
     in_flight, peak = 0, 0
@@ -228,6 +235,7 @@ class Boom(Exception):
     pass
 
 
+@pytest.mark.clause("pipeline.handler_error")
 def test_a_failing_handler_cancels_everything_and_raises_one_shared_error(
     flavour: Flavour, pipeline: Pipeline, run: Run
 ) -> None:
@@ -264,6 +272,7 @@ def test_a_failing_handler_cancels_everything_and_raises_one_shared_error(
     assert completed == []
 
 
+@pytest.mark.clause("pipeline.handler_error")
 def test_handlers_failing_together_still_raise_one_shared_error(flavour: Flavour, pipeline: Pipeline, run: Run) -> None:
     started: list[int] = []
 
@@ -282,6 +291,7 @@ def test_handlers_failing_together_still_raise_one_shared_error(flavour: Flavour
     assert str(caught.value.__cause__) == f"item {caught.value.item}"
 
 
+@pytest.mark.clause("pipeline.items_error")
 def test_an_error_from_the_items_stops_everything_and_comes_out_unchanged(
     flavour: Flavour, pipeline: Pipeline, run: Run
 ) -> None:
@@ -317,6 +327,7 @@ def test_an_error_from_the_items_stops_everything_and_comes_out_unchanged(
 @pytest.mark.parametrize(
     ("count", "buffer"), [(100, 2), (5, 10)], ids=["producers-waiting-for-room", "producers-finished"]
 )
+@pytest.mark.clause("pipeline.cancel")
 def test_a_cancel_from_outside_stops_everything(
     flavour: Flavour, pipeline: Pipeline, run: Run, count: int, buffer: int
 ) -> None:
@@ -376,6 +387,7 @@ BAD_INPUT = [
 
 
 @pytest.mark.parametrize(("kwargs", "error", "message"), BAD_INPUT, ids=[m for _, _, m in BAD_INPUT])
+@pytest.mark.clause("pipeline.args")
 def test_bad_input_fails_alike_everywhere(
     pipeline: Pipeline, run: Run, kwargs: dict[str, Any], error: type[Exception], message: str
 ) -> None:

@@ -198,6 +198,7 @@ def _by_index(server: EchoServer) -> list[ConnectionReport]:
 # --- Every byte back, in order, per connection --------------------------------------------
 
 
+@pytest.mark.clause("streams.server.frames", "streams.echo.window", "streams.echo.half_close")
 def test_every_byte_comes_back_in_order_on_every_connection(flavour: Flavour, streams: Streams, run: Run) -> None:
     # Per client: empty, small and 64 KiB+ messages, each tagged with its client and place.
     loads = [
@@ -226,6 +227,7 @@ def test_every_byte_comes_back_in_order_on_every_connection(flavour: Flavour, st
     assert server.bytes_received == server.bytes_echoed == sum(r.bytes_echoed for r in reports) == total
 
 
+@pytest.mark.clause("streams.server.frames")
 def test_frames_split_and_merged_by_the_peer_come_back_whole(flavour: Flavour, streams: Streams, run: Run) -> None:
     merged = [b"one", b"", b"three" * 1000]
     split = b"split into single bytes"
@@ -250,6 +252,7 @@ def test_frames_split_and_merged_by_the_peer_come_back_whole(flavour: Flavour, s
     assert server.reports == (ConnectionReport(0, 4, len(first) + len(rest), None),)
 
 
+@pytest.mark.clause("streams.echo.empty")
 def test_no_messages_give_no_echoes(streams: Streams, run: Run) -> None:
     async def scenario() -> tuple[list[bytes], EchoServer]:
         async with streams.echo_server() as server:
@@ -265,6 +268,7 @@ def test_no_messages_give_no_echoes(streams: Streams, run: Run) -> None:
 # --- Backpressure -------------------------------------------------------------------------
 
 
+@pytest.mark.clause("streams.server.backpressure")
 def test_a_peer_that_does_not_read_holds_the_server_back(flavour: Flavour, streams: Streams, run: Run) -> None:
     wire = frame(LARGE) * 256  # 16 MiB: far more than the kernel buffers of both directions
 
@@ -310,6 +314,7 @@ def test_a_peer_that_does_not_read_holds_the_server_back(flavour: Flavour, strea
 # --- Half-close ---------------------------------------------------------------------------
 
 
+@pytest.mark.clause("streams.server.half_close")
 def test_the_server_echoes_what_it_read_after_the_peer_ends_its_side(
     flavour: Flavour, streams: Streams, run: Run
 ) -> None:
@@ -337,6 +342,7 @@ def test_the_server_echoes_what_it_read_after_the_peer_ends_its_side(
 @pytest.mark.parametrize(
     ("leave", "kind"), [("end", ErrorKind.TRUNCATED), ("reset", ErrorKind.RESET)], ids=["fin", "rst"]
 )
+@pytest.mark.clause("streams.server.errors")
 def test_a_peer_leaving_mid_message_ends_only_its_own_connection(
     flavour: Flavour, streams: Streams, run: Run, leave: str, kind: ErrorKind
 ) -> None:
@@ -367,6 +373,7 @@ def test_a_peer_leaving_mid_message_ends_only_its_own_connection(
     )
 
 
+@pytest.mark.clause("streams.server.errors")
 def test_a_frame_longer_than_max_frame_ends_its_connection_unread(flavour: Flavour, streams: Streams, run: Run) -> None:
     async def scenario() -> tuple[bytes, EchoServer]:
         async with streams.echo_server(max_frame=100) as server:
@@ -388,6 +395,7 @@ def test_a_frame_longer_than_max_frame_ends_its_connection_unread(flavour: Flavo
 # --- Read timeouts ------------------------------------------------------------------------
 
 
+@pytest.mark.clause("streams.server.errors")
 def test_a_peer_that_stops_sending_times_out_alone(flavour: Flavour, streams: Streams, run: Run) -> None:
     async def scenario() -> tuple[list[bytes], bytes, bytes, EchoServer]:
         async with streams.echo_server(read_timeout=0.2) as server:
@@ -409,6 +417,7 @@ def test_a_peer_that_stops_sending_times_out_alone(flavour: Flavour, streams: St
     ]
 
 
+@pytest.mark.clause("streams.echo.timeout", "streams.server.errors")
 def test_a_generous_read_timeout_leaves_a_working_exchange_alone(streams: Streams, run: Run) -> None:
     async def scenario() -> tuple[list[bytes], EchoServer]:
         async with streams.echo_server(read_timeout=30) as server:
@@ -421,6 +430,7 @@ def test_a_generous_read_timeout_leaves_a_working_exchange_alone(streams: Stream
     assert [r.error for r in server.reports] == [None]
 
 
+@pytest.mark.clause("streams.echo.timeout", "streams.echo.errors")
 def test_a_server_that_never_answers_times_the_client_out(flavour: Flavour, streams: Streams, run: Run) -> None:
     async def scenario() -> StreamError:
         # The kernel completes the handshake and takes the bytes; nobody ever answers.
@@ -439,6 +449,7 @@ def test_a_server_that_never_answers_times_the_client_out(flavour: Flavour, stre
 # --- The client's errors ------------------------------------------------------------------
 
 
+@pytest.mark.clause("streams.echo.errors")
 def test_nothing_listening_is_a_connect_error(streams: Streams, run: Run) -> None:
     async def scenario(port: int) -> StreamError:
         with pytest.raises(StreamError) as caught:
@@ -463,6 +474,7 @@ ANSWERS: dict[str, tuple[Callable[[bytes], bytes] | None, ErrorKind]] = {
 
 
 @pytest.mark.parametrize("answer", list(ANSWERS))
+@pytest.mark.clause("streams.echo.errors")
 def test_a_server_that_breaks_the_exchange_raises_one_shared_error(
     flavour: Flavour, streams: Streams, run: Run, answer: str
 ) -> None:
@@ -502,6 +514,7 @@ def test_a_server_that_breaks_the_exchange_raises_one_shared_error(
 
 
 @pytest.mark.parametrize("grace", [0, 0.1])
+@pytest.mark.clause("streams.server.shutdown")
 def test_connections_still_open_when_the_grace_runs_out_are_cancelled(
     flavour: Flavour, streams: Streams, run: Run, grace: float
 ) -> None:
@@ -527,6 +540,7 @@ def test_connections_still_open_when_the_grace_runs_out_are_cancelled(
     assert _refused(server.port)
 
 
+@pytest.mark.clause("streams.server.shutdown")
 def test_a_connection_that_ends_within_the_grace_finishes_and_the_shutdown_returns_at_once(
     flavour: Flavour, streams: Streams, run: Run
 ) -> None:
@@ -567,6 +581,7 @@ class Boom(Exception):
     pass
 
 
+@pytest.mark.clause("streams.server.exception", "streams.server.closed")
 def test_an_error_in_the_block_cancels_every_connection_at_once_and_comes_out_bare(
     flavour: Flavour, streams: Streams, run: Run
 ) -> None:
@@ -590,6 +605,7 @@ def test_an_error_in_the_block_cancels_every_connection_at_once_and_comes_out_ba
     assert seen[0].open_connections == 0
 
 
+@pytest.mark.clause("streams.server.exception", "streams.server.closed")
 def test_a_cancel_from_outside_stops_the_server_and_its_connections(
     flavour: Flavour, streams: Streams, run: Run
 ) -> None:
@@ -611,6 +627,7 @@ def test_a_cancel_from_outside_stops_the_server_and_its_connections(
     assert _refused(seen[0].port)
 
 
+@pytest.mark.clause("streams.echo.cancel")
 def test_a_cancel_from_outside_stops_the_client(flavour: Flavour, streams: Streams, run: Run) -> None:
     async def scenario() -> tuple[bool, bytes]:
         with RawListener(flavour) as listener:
@@ -642,6 +659,7 @@ SERVER_BAD_INPUT = [
 
 
 @pytest.mark.parametrize(("kwargs", "error", "message"), SERVER_BAD_INPUT, ids=[m for _, _, m in SERVER_BAD_INPUT])
+@pytest.mark.clause("streams.server.args")
 def test_bad_server_input_fails_alike_everywhere(
     streams: Streams, run: Run, kwargs: dict[str, Any], error: type[Exception], message: str
 ) -> None:
@@ -667,6 +685,7 @@ ECHO_BAD_INPUT = [
 
 
 @pytest.mark.parametrize(("kwargs", "error", "message"), ECHO_BAD_INPUT, ids=[m for _, _, m in ECHO_BAD_INPUT])
+@pytest.mark.clause("streams.echo.args")
 def test_bad_client_input_fails_alike_everywhere(
     streams: Streams, run: Run, kwargs: dict[str, Any], error: type[Exception], message: str
 ) -> None:

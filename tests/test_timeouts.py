@@ -73,6 +73,7 @@ def _assert_durations(flavour: Flavour, measured: list[float], requested: list[f
 # --- The batch -----------------------------------------------------------------------------
 
 
+@pytest.mark.clause("timeouts.bounds", "timeouts.reported")
 def test_each_outcome_names_what_stopped_the_job(flavour: Flavour, timeouts: Timeouts, run: Run) -> None:
     # One at a time, job timeout 0.25 s, overall deadline 0.5 s, each cleanup 0.0625 s:
     #   quick  0      -> 0.0625  finished, cleaned up at 0.0625
@@ -122,6 +123,7 @@ TIE_CASES = [
     [case[1:] for case in TIE_CASES],
     ids=[case[0] for case in TIE_CASES],
 )
+@pytest.mark.clause("timeouts.bounds")
 def test_the_earlier_deadline_is_reported_and_a_tie_goes_to_the_overall_deadline(
     timeouts: Timeouts,
     run: Run,
@@ -147,6 +149,7 @@ def test_the_earlier_deadline_is_reported_and_a_tie_goes_to_the_overall_deadline
     assert all(o.cleaned_up for o in outcomes)
 
 
+@pytest.mark.clause("timeouts.cleanup")
 def test_a_cleanup_outlives_the_deadline_and_the_call_waits_for_it(
     flavour: Flavour, timeouts: Timeouts, run: Run
 ) -> None:
@@ -173,6 +176,7 @@ def test_a_cleanup_outlives_the_deadline_and_the_call_waits_for_it(
     [(math.inf, 0.125), (0, 0.25)],
     ids=["cancelled-during-work", "cancelled-during-cleanup"],
 )
+@pytest.mark.clause("timeouts.cancel")
 def test_a_cancel_from_outside_waits_for_every_cleanup_then_propagates(
     flavour: Flavour, timeouts: Timeouts, run: Run, work: float, cleanup: float
 ) -> None:
@@ -201,6 +205,7 @@ def test_a_cancel_from_outside_waits_for_every_cleanup_then_propagates(
     _assert_durations(flavour, [elapsed], [0.25])
 
 
+@pytest.mark.clause("timeouts.start_order")
 def test_jobs_start_in_order_and_at_most_limit_run_at_once(timeouts: Timeouts, run: Run) -> None:
     jobs = [TimedJob(f"job{n}", 0.03125, 0.03125) for n in range(7)]
     log: Log = []
@@ -217,6 +222,7 @@ def test_jobs_start_in_order_and_at_most_limit_run_at_once(timeouts: Timeouts, r
     assert (peak, running) == (3, 0)
 
 
+@pytest.mark.clause("timeouts.not_started")
 def test_jobs_waiting_for_a_slot_at_the_deadline_never_start(timeouts: Timeouts, run: Run) -> None:
     jobs = [TimedJob(f"job{n}", math.inf, 0.0625) for n in range(5)]
     log: Log = []
@@ -233,6 +239,7 @@ def test_jobs_waiting_for_a_slot_at_the_deadline_never_start(timeouts: Timeouts,
     assert [_lifecycle(log, index) for index in range(5)] == [LIFECYCLE] * 2 + [[]] * 3
 
 
+@pytest.mark.clause("timeouts.bounds", "timeouts.empty")
 def test_without_bounds_every_job_finishes_and_no_jobs_give_no_outcomes(timeouts: Timeouts, run: Run) -> None:
     jobs = [TimedJob("a", 0.0625, 0.0625), TimedJob("b", 0), TimedJob("c", 0.03125)]
 
@@ -242,6 +249,7 @@ def test_without_bounds_every_job_finishes_and_no_jobs_give_no_outcomes(timeouts
     assert run(timeouts.run_jobs, [], limit=1, job_timeout=1, batch_timeout=1) == []
 
 
+@pytest.mark.clause("timeouts.on_event")
 def test_an_error_from_on_event_comes_out_bare_after_the_running_cleanups(timeouts: Timeouts, run: Run) -> None:
     jobs = [TimedJob("running", math.inf, 0.0625), TimedJob("refused", 0)]
     log: Log = []
@@ -300,6 +308,7 @@ class _Operation:
         return [later - earlier for earlier, later in zip(self.started, self.started[1:], strict=False)]
 
 
+@pytest.mark.clause("timeouts.retry.backoff")
 def test_retry_returns_as_soon_as_an_attempt_succeeds(flavour: Flavour, timeouts: Timeouts, run: Run) -> None:
     operation = _Operation(flavour, ["fail", "fail", "done"])
     retries: list[tuple[int, Exception, float]] = []
@@ -320,6 +329,7 @@ def test_retry_returns_as_soon_as_an_attempt_succeeds(flavour: Flavour, timeouts
     _assert_durations(flavour, operation.gaps(), [0.01, 0.03])
 
 
+@pytest.mark.clause("timeouts.retry.backoff", "timeouts.retry.exhausted")
 def test_backoff_grows_by_factor_up_to_max_delay_then_the_retries_are_exhausted(
     flavour: Flavour, timeouts: Timeouts, run: Run
 ) -> None:
@@ -351,6 +361,7 @@ def test_backoff_grows_by_factor_up_to_max_delay_then_the_retries_are_exhausted(
 
 
 @pytest.mark.parametrize("raised", [KeyError, TimeoutError], ids=["KeyError", "TimeoutError"])
+@pytest.mark.clause("timeouts.retry.other_errors")
 def test_an_error_that_is_not_retryable_passes_through_at_once(
     timeouts: Timeouts, run: Run, raised: type[Exception]
 ) -> None:
@@ -390,6 +401,7 @@ RETRY_DEADLINE_CASES = [
     [case[1:] for case in RETRY_DEADLINE_CASES],
     ids=[case[0] for case in RETRY_DEADLINE_CASES],
 )
+@pytest.mark.clause("timeouts.retry.timeout")
 def test_the_retry_deadline_raises_the_one_shared_timeout_type(
     flavour: Flavour, timeouts: Timeouts, run: Run, script: list[object], failed: int, calls: int, cancelled: int
 ) -> None:
@@ -420,6 +432,7 @@ def test_the_retry_deadline_raises_the_one_shared_timeout_type(
 
 
 @pytest.mark.parametrize("script", [["fail"], ["hang"]], ids=["during-backoff", "during-an-attempt"])
+@pytest.mark.clause("timeouts.retry.cancel")
 def test_a_cancel_from_outside_stops_the_retry_and_propagates(
     flavour: Flavour, timeouts: Timeouts, run: Run, script: list[object]
 ) -> None:
@@ -462,12 +475,14 @@ BAD_BATCH = [
     ({"on_event": 3}, TypeError, "`on_event` must be callable or None, got 3"),
     ({"jobs": None}, TypeError, "`jobs` must be an iterable of Jobs, got None"),
     ({"jobs": "ab"}, TypeError, "`jobs` must be an iterable of Jobs, not a single string"),
-    ({"job": (3, 1)}, TypeError, "`name` must be a str, got 3"),
-    ({"job": ("a", -1)}, ValueError, "`work_seconds` must be >= 0, got -1"),
-    ({"job": ("a", math.nan)}, ValueError, "`work_seconds` must be >= 0, got nan"),
-    ({"job": ("a", "1")}, TypeError, "`work_seconds` must be a number of seconds, got '1'"),
-    ({"job": ("a", 1, math.inf)}, ValueError, "`cleanup_seconds` must be finite, got inf"),
-    ({"job": ("a", 1, -0.5)}, ValueError, "`cleanup_seconds` must be >= 0, got -0.5"),
+]
+BAD_TIMED_JOBS: list[tuple[tuple[Any, ...], type[Exception], str]] = [
+    ((3, 1), TypeError, "`name` must be a str, got 3"),
+    (("a", -1), ValueError, "`work_seconds` must be >= 0, got -1"),
+    (("a", math.nan), ValueError, "`work_seconds` must be >= 0, got nan"),
+    (("a", "1"), TypeError, "`work_seconds` must be a number of seconds, got '1'"),
+    (("a", 1, math.inf), ValueError, "`cleanup_seconds` must be finite, got inf"),
+    (("a", 1, -0.5), ValueError, "`cleanup_seconds` must be >= 0, got -0.5"),
 ]
 BAD_RETRY = [
     ({"attempts": 0}, ValueError, "`attempts` must be >= 1, got 0"),
@@ -504,15 +519,14 @@ BAD_INPUT = [("run_jobs", *case) for case in BAD_BATCH] + [("retry", *case) for 
     BAD_INPUT,
     ids=[f"{call}: {message}" for call, _, _, message in BAD_INPUT],
 )
+@pytest.mark.clause("timeouts.args", "timeouts.retry.args")
 def test_bad_input_fails_alike_everywhere(
     timeouts: Timeouts, run: Run, call: str, kwargs: dict[str, Any], error: type[Exception], message: str
 ) -> None:
     async def scenario() -> None:
         arguments = dict(kwargs)
         if call == "run_jobs":
-            # A bad TimedJob fails as it is described, inside the loop like the rest.
-            job = TimedJob(*arguments.pop("job", ("a", 1)))
-            await timeouts.run_jobs(**{"jobs": [job], "limit": 1, **arguments})
+            await timeouts.run_jobs(**{"jobs": [TimedJob("a", 1)], "limit": 1, **arguments})
         else:
             operation: Callable[[], Awaitable[None]] = arguments.pop("operation", _never)
             await timeouts.retry(operation, **{"retry_on": Flaky, "attempts": 3, "base_delay": 0.1, **arguments})
@@ -521,10 +535,16 @@ def test_bad_input_fails_alike_everywhere(
         run(scenario)
 
 
+@pytest.mark.parametrize(("fields", "error", "message"), BAD_TIMED_JOBS, ids=[m for _, _, m in BAD_TIMED_JOBS])
+def test_a_bad_timed_job_is_refused_when_made(fields: tuple[Any, ...], error: type[Exception], message: str) -> None:
+    # Plain data, the same on every flavour: checked once.
+    with pytest.raises(error, match=f"^{re.escape(message)}$"):
+        TimedJob(*fields)
+
+
 @pytest.mark.parametrize("cleanup", [0, 0.002])
-def test_a_job_whose_turn_comes_at_the_deadline_never_starts(
-    flavour: Flavour, timeouts: Timeouts, run: Run, cleanup: float
-) -> None:
+@pytest.mark.clause("timeouts.not_started")
+def test_a_job_whose_turn_comes_at_the_deadline_never_starts(timeouts: Timeouts, run: Run, cleanup: float) -> None:
     # 50.4 ms: uvloop's timers fire on whole milliseconds, up to about half a millisecond
     # before their time, so the first job's deadline fires while the clock still reads
     # before it. Twenty rounds make the early timer near certain on that flavour.
