@@ -101,9 +101,9 @@ class Flavour:
         fails inside the loop instead of blocking it.
 
         ``debug`` runs an asyncio loop (stdlib, uvloop, or under AnyIO) in asyncio's debug
-        mode, as the behaviour suite does: a callback that holds the loop longer than
-        :data:`SLOW_CALLBACK` seconds is logged, and a coroutine never awaited is reported
-        with where it was made. Trio's loop has no such mode (it always checks what it can).
+        mode, as the behaviour suite does (the benchmarks do not): among its checks, a
+        callback that holds the loop longer than :data:`SLOW_CALLBACK` seconds is logged.
+        Trio's loop has no such mode.
 
         Raises:
           FlavourUnavailable: a library this flavour needs is not installed.
