@@ -84,12 +84,13 @@ def lock(session: nox.Session) -> None:
 
 @nox.session(python=PYTHONS[0], tags=["check"])
 def lint(session: nox.Session) -> None:
-    """ruff lint and format check, then the parity and line-level mirror checks of the three implementations."""
+    """ruff lint and format check, parity and line-level mirror checks, and contract clauses with no test."""
     session.install("-c", LOCK, "-e", ".", "ruff")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("python", "-m", "triptych.parity")
     session.run("python", "-m", "triptych.mirror")
+    session.run("python", "-m", "triptych.clauses")
 
 
 @nox.session(python=PYTHONS[0], default=False)

@@ -336,15 +336,15 @@ class ShutdownSignal:
 class Cancellation(Protocol):
     """What ``impl_asyncio.cancellation``, ``impl_trio.cancellation`` and ``impl_anyio.cancellation`` provide.
 
-    Every call runs each job as described by :class:`Job` and tells ``on_event`` (if given)
-    every :class:`JobStep`. A job starts only after a first checkpoint, and every job that
-    starts runs its cleanup to the end before the call returns or raises, whether it
-    succeeded, failed or was cancelled (its cleanup is shielded from cancellation).
+    [cancellation.cleanup] Every call runs each job as described by :class:`Job` and tells
+    ``on_event`` (if given) every :class:`JobStep`. A job starts only after a first checkpoint,
+    and every job that starts runs its cleanup to the end before the call returns or raises,
+    whether it succeeded, failed or was cancelled (its cleanup is shielded from cancellation).
 
-    A cancel from outside the call (the caller's timeout or cancel scope) cancels every job
-    still working, lets every started job's cleanup finish, leaves no task behind and
-    propagates as the library's own cancellation. Once a call has decided its end (a job
-    failed or won, or the grace period ran out), a cancel that arrives while the cleanups
+    [cancellation.cancel] A cancel from outside the call (the caller's timeout or cancel scope)
+    cancels every job still working, lets every started job's cleanup finish, leaves no task
+    behind and propagates as the library's own cancellation. Once a call has decided its end (a
+    job failed or won, or the grace period ran out), a cancel that arrives while the cleanups
     finish may instead let that end through: which one wins then is the library's rule.
     """
 
@@ -353,20 +353,20 @@ class Cancellation(Protocol):
     ) -> tuple[JobOutcome, ...]:
         """Run every job at once; if one fails, cancel the others and raise :class:`JobFailed`.
 
-        - Every job starts at once; with no failure, return every outcome (all
-          ``SUCCEEDED``, all cleaned up), in input order.
-        - When a job fails, its error leaves the job once its own cleanup is done; the jobs
-          still working are then cancelled (``CANCELLED``), a job already in its cleanup
-          finishes it (``SUCCEEDED``), and once every cleanup has run to its end the call
-          raises :class:`JobFailed` naming the failed job, with its error as ``__cause__``
-          and every outcome in ``outcomes``.
-        - If jobs fail at the same moment, one of them is named (which one is not
-          specified); the others are ``FAILED`` in ``outcomes``.
-        - An exception from ``on_event`` (see :data:`OnJobEvent`) wins over a job's failure: it
-          propagates as itself, not as :class:`JobFailed`.
-        - No jobs: return ``()``.
+        - [cancellation.all.success] Every job starts at once; with no failure, return every
+          outcome (all ``SUCCEEDED``, all cleaned up), in input order.
+        - [cancellation.all.failure] When a job fails, its error leaves the job once its own
+          cleanup is done; the jobs still working are then cancelled (``CANCELLED``), a job
+          already in its cleanup finishes it (``SUCCEEDED``), and once every cleanup has run to
+          its end the call raises :class:`JobFailed` naming the failed job, with its error as
+          ``__cause__`` and every outcome in ``outcomes``.
+        - [cancellation.all.together] If jobs fail at the same moment, one of them is named
+          (which one is not specified); the others are ``FAILED`` in ``outcomes``.
+        - [cancellation.all.on_event] An exception from ``on_event`` (see :data:`OnJobEvent`)
+          wins over a job's failure: it propagates as itself, not as :class:`JobFailed`.
+        - [cancellation.all.empty] No jobs: return ``()``.
 
-        Raises:
+        Raises: [cancellation.all.args]
           TypeError: ``jobs`` is not an iterable (or is a single string), or holds something
             that is not a :class:`Job`; ``on_event`` is not callable or None.
           ValueError: two jobs have the same name.
@@ -379,19 +379,20 @@ class Cancellation(Protocol):
     ) -> RaceResult:
         """Happy eyeballs: start the jobs one by one; the first to succeed wins, the rest are cancelled.
 
-        - Jobs start in input order. Each next job starts ``stagger`` seconds after the
-          previous one, or as soon as the previous one fails, whichever comes first.
-          ``stagger=0`` starts them all at once; ``None`` (or ``math.inf``) starts the next
-          one only when the previous one has failed: a plain fallback chain.
-        - A job succeeds when its work and its cleanup are done. The first to succeed wins:
-          the jobs still working are cancelled (``CANCELLED``), the jobs not yet started
-          never start (``NOT_STARTED``), and once every cleanup has run to its end the call
-          returns a :class:`RaceResult` naming the winner. If jobs succeed at the same
-          moment, one of them wins (which one is not specified).
-        - If every job fails, raise :class:`AllJobsFailed` with every job's error, in
-          input order.
+        - [cancellation.race.stagger] Jobs start in input order. Each next job starts
+          ``stagger`` seconds after the previous one, or as soon as the previous one fails,
+          whichever comes first. ``stagger=0`` starts them all at once; ``None`` (or
+          ``math.inf``) starts the next one only when the previous one has failed: a plain
+          fallback chain.
+        - [cancellation.race.winner] A job succeeds when its work and its cleanup are done. The
+          first to succeed wins: the jobs still working are cancelled (``CANCELLED``), the jobs
+          not yet started never start (``NOT_STARTED``), and once every cleanup has run to its
+          end the call returns a :class:`RaceResult` naming the winner. If jobs succeed at the
+          same moment, one of them wins (which one is not specified).
+        - [cancellation.race.all_fail] If every job fails, raise :class:`AllJobsFailed` with
+          every job's error, in input order.
 
-        Raises:
+        Raises: [cancellation.race.args]
           TypeError: as for :meth:`run_all_or_nothing`; ``stagger`` is not a number or None.
           ValueError: as for :meth:`run_all_or_nothing`; no jobs; ``stagger`` < 0 or NaN.
           AllJobsFailed: every job failed.
@@ -409,22 +410,24 @@ class Cancellation(Protocol):
     ) -> ServeReport:
         """A worker service: ``workers`` workers take the ``jobs`` backlog in order until ``shutdown``.
 
-        - Each worker takes the next job of the backlog, runs it, and takes the next, so at
-          most ``workers`` jobs are in flight, and with a backlog of at least ``workers``
-          jobs exactly ``workers`` are at first. A failing job is recorded (``FAILED``)
-          and its worker goes on: one bad job does not stop the service.
-        - When ``shutdown.request()`` is called (or was, before the call), the workers take
-          no more jobs; the jobs in flight get ``grace`` seconds to finish. Those still
-          working then are cancelled (``CANCELLED``). The call
-          returns as soon as the last job in flight has ended and been cleaned up, without
-          waiting for the rest of the grace period. ``grace=0`` cancels them at once;
-          ``None`` (or ``math.inf``) waits for them however long they take.
-        - When the backlog is done before any shutdown, the call returns.
-        - The :class:`ServeReport` counts: ``completed``, ``failed``, ``cancelled`` (still
-          working when the grace ran out) and ``never_taken`` (never started; a job a worker
-          had picked but that was cancelled before its first checkpoint counts here too).
+        - [cancellation.serve.workers] Each worker takes the next job of the backlog, runs it,
+          and takes the next, so at most ``workers`` jobs are in flight, and with a backlog of
+          at least ``workers`` jobs exactly ``workers`` are at first. A failing job is recorded
+          (``FAILED``) and its worker goes on: one bad job does not stop the service.
+        - [cancellation.serve.shutdown] When ``shutdown.request()`` is called (or was, before
+          the call), the workers take no more jobs; the jobs in flight get ``grace`` seconds to
+          finish. Those still working then are cancelled (``CANCELLED``). The call returns as
+          soon as the last job in flight has ended and been cleaned up, without waiting for the
+          rest of the grace period. ``grace=0`` cancels them at once; ``None`` (or ``math.inf``)
+          waits for them however long they take.
+        - [cancellation.serve.backlog_done] When the backlog is done before any shutdown, the
+          call returns.
+        - [cancellation.serve.report] The :class:`ServeReport` counts: ``completed``,
+          ``failed``, ``cancelled`` (still working when the grace ran out) and ``never_taken``
+          (never started; a job a worker had picked but that was cancelled before its first
+          checkpoint counts here too).
 
-        Raises:
+        Raises: [cancellation.serve.args]
           TypeError: as for :meth:`run_all_or_nothing`; ``workers`` is not an int, ``grace``
             not a number or None, ``shutdown`` not a :class:`ShutdownSignal`.
           ValueError: as for :meth:`run_all_or_nothing`; ``workers`` < 1; ``grace`` < 0 or NaN.

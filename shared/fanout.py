@@ -18,12 +18,12 @@ pool and all; it is then the client, not the event loop, that sets the pace.
 
 What is left running
 --------------------
-When a call returns or raises, nothing it started still runs: no task, no connection of
-its own clients, and no work in any thread (a host name is resolved in a worker thread).
-A library's own idle threads are not the call's: Trio keeps the threads it resolved with
-in a process-wide cache, idle and named ``Trio thread N``, for about ten seconds in case
-they are needed again (``trio._core._thread_cache``, ``IDLE_TIMEOUT``), while asyncio's
-default executor is shut down with the loop. The suite's leak check allows exactly those.
+[fanout.left_running] When a call returns or raises, nothing it started still runs: no task, no
+connection of its own clients, and no work in any thread (a host name is resolved in a worker
+thread). A library's own idle threads are not the call's: Trio keeps the threads it resolved
+with in a process-wide cache, idle and named ``Trio thread N``, for about ten seconds in case
+they are needed again (``trio._core._thread_cache``, ``IDLE_TIMEOUT``), while asyncio's default
+executor is shut down with the loop. The suite's leak check allows exactly those.
 """
 
 from __future__ import annotations
@@ -140,23 +140,23 @@ class Fanout(Protocol):
         fail_fast: bool = False,
         client: httpx.AsyncClient | None = None,
     ) -> list[FetchResult]:
-        """GET every URL, at most ``limit`` at once; return one result per URL, in input order.
+        """[fanout.order] GET every URL, at most ``limit`` at once; return one result per URL, in input order.
 
-        - At most ``limit`` requests are in flight at any moment, and with at least
-          ``limit`` URLs of some duration, exactly ``limit`` are at some point.
-        - A URL whose fetch fails gets a result with ``error`` set; the others go on.
-          A status of 400 or more counts as failed (``ErrorKind.STATUS``).
-        - ``timeout`` bounds each request from its start to its last body byte (httpx's own
-          timeouts bound single reads). A request that runs past it gets
+        - [fanout.limit] At most ``limit`` requests are in flight at any moment, and with at
+          least ``limit`` URLs of some duration, exactly ``limit`` are at some point.
+        - [fanout.failures] A URL whose fetch fails gets a result with ``error`` set; the others
+          go on. A status of 400 or more counts as failed (``ErrorKind.STATUS``).
+        - [fanout.timeout] ``timeout`` bounds each request from its start to its last body byte
+          (httpx's own timeouts bound single reads). A request that runs past it gets
           ``ErrorKind.TIMEOUT``. None means no bound.
-        - With ``fail_fast=True`` the first failure cancels every request still running,
-          closes their connections, and raises :class:`FanoutError` for that URL with the
-          original error as ``__cause__``.
-        - Without ``client``, the call makes its own clients and closes them; a given
-          ``client`` is used for every request and left open.
-        - An empty ``urls`` returns ``[]``.
+        - [fanout.fail_fast] With ``fail_fast=True`` the first failure cancels every request
+          still running, closes their connections, and raises :class:`FanoutError` for that URL
+          with the original error as ``__cause__``.
+        - [fanout.client] Without ``client``, the call makes its own clients and closes them; a
+          given ``client`` is used for every request and left open.
+        - [fanout.empty] An empty ``urls`` returns ``[]``.
 
-        Raises:
+        Raises: [fanout.args]
           TypeError: ``urls`` is not an iterable (or is a single string) or holds a
             non-string; ``limit`` is not an int; ``timeout`` not a number or None;
             ``fail_fast`` not a bool; ``client`` not an ``httpx.AsyncClient`` or None.
@@ -177,7 +177,7 @@ class Fanout(Protocol):
         fail_fast: bool = False,
         client: httpx.AsyncClient | None = None,
     ) -> AbstractAsyncContextManager[AsyncGenerator[FetchResult, None]]:
-        """Like :meth:`fetch_all`, but yield each result as soon as it completes.
+        """[fanout.as_completed] Like :meth:`fetch_all`, but yield each result as soon as it completes.
 
         Use it as::
 
@@ -185,11 +185,11 @@ class Fanout(Protocol):
                 async for result in results:
                     ...
 
-        The fetches run in tasks owned by the ``async with`` block, never by the iterator,
-        so leaving the block for any reason (``break``, an exception, the end) cancels every
-        fetch still running and waits for them before it returns. Closing the iterator
-        (``await results.aclose()``) inside the block stops the fetches too. Arguments are
-        checked when the block is entered; ``FanoutError`` is raised out of the block.
+        [fanout.as_completed.exit] The fetches run in tasks owned by the ``async with`` block,
+        never by the iterator, so leaving the block for any reason (``break``, an exception, the
+        end) cancels every fetch still running and waits for them before it returns. Closing the
+        iterator (``await results.aclose()``) inside the block stops the fetches too. Arguments
+        are checked when the block is entered; ``FanoutError`` is raised out of the block.
         """
         ...
 

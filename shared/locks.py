@@ -265,28 +265,28 @@ class Locks(Protocol):
     ) -> TransferReport:
         """Run every transfer in its own task, all at once, and report the accounts.
 
-        ``balances[i]`` is account ``i``'s starting balance. Each transfer reads both of its
-        balances, yields to the scheduler once, then writes both: the source loses
-        ``amount``, the destination gains it. A transfer whose source, as read, holds less
+        [locks.transfers] ``balances[i]`` is account ``i``'s starting balance. Each transfer
+        reads both of its balances, yields to the scheduler once, then writes both: the source
+        loses ``amount``, the destination gains it. A transfer whose source, as read, holds less
         than ``amount`` is declined and writes nothing.
 
-        - ``locked=True``: each account has its own lock, and a transfer holds the locks of
-          both its accounts from before its read until after its write. It takes them in
-          ascending account order, so transfers A->B and B->A running together both queue
-          on the lower account first instead of each holding one lock and waiting for the
-          other: nothing deadlocks. Then ``balances == expected``, ``lost_updates == 0``,
-          the total is the starting total, and no balance goes below 0.
-        - ``locked=False``: the same code without the locks. Transfers that share an
-          account and overlap in time read the same balance and overwrite each other's
-          writes: with two or more such transfers, ``lost_updates > 0`` and
-          ``balances != expected``.
-        - A transfer from an account to itself takes that account's lock once (a second
-          ``acquire`` of the same lock would hang on asyncio and raise on trio and anyio),
-          is declined if the balance is below ``amount``, and otherwise counts as applied
-          and leaves the balance as it is.
-        - No transfers return the starting balances.
+        - [locks.transfers.locked] ``locked=True``: each account has its own lock, and a
+          transfer holds the locks of both its accounts from before its read until after its
+          write. It takes them in ascending account order, so transfers A->B and B->A running
+          together both queue on the lower account first instead of each holding one lock and
+          waiting for the other: nothing deadlocks. Then ``balances == expected``,
+          ``lost_updates == 0``, the total is the starting total, and no balance goes below 0.
+        - [locks.transfers.unlocked] ``locked=False``: the same code without the locks.
+          Transfers that share an account and overlap in time read the same balance and
+          overwrite each other's writes: with two or more such transfers, ``lost_updates > 0``
+          and ``balances != expected``.
+        - [locks.transfers.self] A transfer from an account to itself takes that account's lock
+          once (a second ``acquire`` of the same lock would hang on asyncio and raise on trio
+          and anyio), is declined if the balance is below ``amount``, and otherwise counts as
+          applied and leaves the balance as it is.
+        - [locks.transfers.empty] No transfers return the starting balances.
 
-        Raises:
+        Raises: [locks.transfers.args]
           TypeError: ``balances`` not a sequence of ints, ``transfers`` not an iterable of
             :class:`Transfer`, ``locked`` not a bool.
           ValueError: a balance < 0; a transfer naming an account that does not exist.
@@ -303,13 +303,17 @@ class Locks(Protocol):
         jobs find it has been full and start at once. The section always fills, since the
         first ``min(jobs, capacity)`` jobs get in without anybody leaving.
 
-        - ``report.peak == min(jobs, capacity)``, and no entry in ``report.occupancy``
-          exceeds ``capacity``.
-        - Every job enters exactly once (``sorted(report.entered) == list(range(jobs))``).
-          The order in which they enter is not specified (trio starts tasks in random order).
-        - The call takes about ``ceil(jobs / capacity) * hold`` seconds.
+        - [locks.bounded.peak] ``report.peak == min(jobs, capacity)``, and no entry in
+          ``report.occupancy`` exceeds ``capacity``.
+        - [locks.bounded.once] Every job enters exactly once (``sorted(report.entered) ==
+          list(range(jobs))``). The order in which they enter is not specified (trio starts
+          tasks in random order).
+        - [locks.bounded.duration] The call takes about ``ceil(jobs / capacity) * hold``
+          seconds.
+        - [locks.bounded.cancel] Cancelling the call cancels every job, inside the section or
+          waiting at the door, waits for them, and propagates as cancellation.
 
-        Raises:
+        Raises: [locks.bounded.args]
           TypeError: ``jobs`` or ``capacity`` not an int, ``hold`` not a number.
           ValueError: ``jobs`` < 0, ``capacity`` < 1, ``hold`` < 0, NaN or infinite.
         """
@@ -326,10 +330,11 @@ class Locks(Protocol):
         it again, which puts it at the back of the line: a released lock is handed to the
         first waiter, never grabbed back by the task that released it.
 
-        - ``report.arrived == (0, 1, ..., waiters - 1, 0)``.
-        - ``report.acquired == report.arrived``: all three libraries' locks are FIFO-fair.
+        - [locks.fair.arrived] ``report.arrived == (0, 1, ..., waiters - 1, 0)``.
+        - [locks.fair.fifo] ``report.acquired == report.arrived``: all three libraries' locks
+          are FIFO-fair.
 
-        Raises:
+        Raises: [locks.fair.args]
           TypeError: ``waiters`` not an int.
           ValueError: ``waiters`` < 1.
         """
@@ -344,14 +349,14 @@ class Locks(Protocol):
         (numbered on from ``workers``) arrive at the open gate and pass straight through:
         an event stays set.
 
-        - The log holds each ``"waiting <n>"`` and ``"started <n>"`` exactly once and
-          ``"opened"`` once.
-        - Every entry before ``"opened"`` is ``"waiting <n>"`` for n < ``workers``, in order
-          of n; no worker starts before the gate opens.
+        - [locks.gated.log] The log holds each ``"waiting <n>"`` and ``"started <n>"`` exactly
+          once and ``"opened"`` once.
+        - [locks.gated.before] Every entry before ``"opened"`` is ``"waiting <n>"`` for n <
+          ``workers``, in order of n; no worker starts before the gate opens.
         - The order of the ``"started"`` entries is not specified (trio wakes waiters in
           random order).
 
-        Raises:
+        Raises: [locks.gated.args]
           TypeError: ``workers`` or ``late`` not an int.
           ValueError: ``workers`` or ``late`` < 0.
         """

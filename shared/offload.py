@@ -80,28 +80,29 @@ class Offload(Protocol):
     ) -> list[R]:
         """Call the blocking ``func(item)`` for every item in worker threads; return the results in input order.
 
-        - At most ``limit`` calls run at once, each in a thread of its own, and with at least
-          ``limit`` items that block until released, exactly ``limit`` do at some point. The
-          other items wait for a turn, in no promised order.
-        - Results come back in input order, however the calls finish.
-        - Each call runs in a copy of the caller's context (see the module's docstring).
-        - If ``func`` raises an ``Exception``, the waiting items are dropped, the calls still
-          running in threads are waited for (a thread cannot be interrupted), and the call
-          raises :class:`OffloadError` naming the item, with the function's exception itself
-          as ``__cause__``. If several calls fail, the error names one of them. The thread
-          (asyncio) or the token (Trio, AnyIO) the failed call frees may pass to the next
-          waiting item before the failure reaches the event loop: that one call then starts,
-          and is waited for like the others.
-        - Cancelling the call drops the waiting items, waits for the calls running in
-          threads, and propagates as cancellation: when it is over, none of ``func``'s calls
-          is still running. With ``abandon_on_cancel=True`` the call does not wait: the
-          running calls are left to finish in their threads, and their results are dropped.
-          This holds for a failure's cancelling of the other calls too.
-        - An empty ``items`` returns ``[]`` and starts no thread.
+        - [offload.limit] At most ``limit`` calls run at once, each in a thread of its own, and
+          with at least ``limit`` items that block until released, exactly ``limit`` do at some
+          point. The other items wait for a turn, in no promised order.
+        - [offload.order] Results come back in input order, however the calls finish.
+        - [offload.context] Each call runs in a copy of the caller's context (see the module's
+          docstring).
+        - [offload.failure] If ``func`` raises an ``Exception``, the waiting items are dropped,
+          the calls still running in threads are waited for (a thread cannot be interrupted),
+          and the call raises :class:`OffloadError` naming the item, with the function's
+          exception itself as ``__cause__``. If several calls fail, the error names one of them.
+          The thread (asyncio) or the token (Trio, AnyIO) the failed call frees may pass to the
+          next waiting item before the failure reaches the event loop: that one call then
+          starts, and is waited for like the others.
+        - [offload.cancel] Cancelling the call drops the waiting items, waits for the calls
+          running in threads, and propagates as cancellation: when it is over, none of
+          ``func``'s calls is still running. With ``abandon_on_cancel=True`` the call does not
+          wait: the running calls are left to finish in their threads, and their results are
+          dropped. This holds for a failure's cancelling of the other calls too.
+        - [offload.empty] An empty ``items`` returns ``[]`` and starts no thread.
 
         ``items`` is read into a list before any call starts.
 
-        Raises:
+        Raises: [offload.args]
           TypeError: ``func`` is not callable, or is a coroutine function; ``items`` is not
             iterable; ``limit`` is not an int; ``abandon_on_cancel`` is not a bool.
           ValueError: ``limit`` is less than 1.
@@ -121,14 +122,14 @@ class Offload(Protocol):
         """Like :meth:`run_in_threads`, but call ``func(item, report)``: a function that
         reports its progress back to the event loop.
 
-        ``report(value)`` runs ``await on_progress(item, value)`` in the event loop, in
-        order with the other reports of the same call, and tells the function whether to go
-        on (see :data:`Report`). ``on_progress`` runs while its thread waits for it, so it
-        may touch the caller's state without a lock; its return value is ignored. This is
-        how a blocking function cooperates with cancellation: a ``report`` that returns False
-        is its cue to return early, and the call is over as soon as it does.
+        [offload.report] ``report(value)`` runs ``await on_progress(item, value)`` in the event
+        loop, in order with the other reports of the same call, and tells the function whether
+        to go on (see :data:`Report`). ``on_progress`` runs while its thread waits for it, so it
+        may touch the caller's state without a lock; its return value is ignored. This is how a
+        blocking function cooperates with cancellation: a ``report`` that returns False is its
+        cue to return early, and the call is over as soon as it does.
 
-        Raises:
+        Raises: [offload.reporting.args]
           TypeError: as :meth:`run_in_threads`; ``on_progress`` is not callable.
           ValueError: as :meth:`run_in_threads`.
           OffloadError: ``func`` raised on an item (an exception from ``on_progress`` is

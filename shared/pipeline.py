@@ -102,37 +102,38 @@ class Pipeline(Protocol):
     ) -> PipelineReport:
         """Pass every item of ``items`` through a bounded buffer to ``handler``; report on it.
 
-        ``producers`` tasks take items from one shared iterator over ``items`` and put each
-        one into a FIFO buffer that holds at most ``buffer`` items; ``consumers`` tasks take
-        items out and each awaits ``handler(item)`` on one item at a time. ``items`` is
-        iterated lazily, as the buffer makes room; the handler's return value is ignored.
+        [pipeline.tasks] ``producers`` tasks take items from one shared iterator over ``items``
+        and put each one into a FIFO buffer that holds at most ``buffer`` items; ``consumers``
+        tasks take items out and each awaits ``handler(item)`` on one item at a time. ``items``
+        is iterated lazily, as the buffer makes room; the handler's return value is ignored.
 
-        - Every item is handled exactly once: as a multiset, the items handled are the items
-          given. With one producer and one consumer the handler sees them in input order;
-          otherwise no order is promised, nor any spread over the consumers.
-        - Backpressure: the buffer never holds more than ``buffer`` items, and a producer
-          whose put finds it full waits until a consumer takes one. So at every moment the
-          items taken from ``items`` minus the items whose handler has returned number at most
-          ``consumers + buffer + producers`` (one per consumer, a full buffer, one in each
-          producer's hand), and with consumers slower than producers they reach that number.
-        - When the producers have exhausted ``items`` the input ends: the consumers handle
-          what is left in the buffer and exit. The call returns once every producer and
-          consumer has finished, with a :class:`PipelineReport`.
-        - If ``handler`` raises an ``Exception``, every producer and consumer is cancelled,
-          the handlers still running included, and once all have finished the call raises
-          :class:`PipelineError` naming the item, with the handler's exception as
-          ``__cause__``. If several handlers fail at once, the error names one of them.
-          Errors that a failure causes elsewhere (a producer's send to a channel whose
-          consumers have gone) are never what the call raises.
-        - An ``Exception`` raised while iterating ``items`` stops everything the same way
-          and comes out of the call as the very object raised, never in a group (an
-          ``ExceptionGroup`` of the caller's included); it wins over a handler's failure in
-          the same instant.
-        - Cancelling the call cancels every producer and consumer, waits for them, and
-          propagates as cancellation.
-        - An empty ``items`` returns a report of zeros.
+        - [pipeline.once] Every item is handled exactly once: as a multiset, the items handled
+          are the items given. With one producer and one consumer the handler sees them in input
+          order; otherwise no order is promised, nor any spread over the consumers.
+        - [pipeline.backpressure] Backpressure: the buffer never holds more than ``buffer``
+          items, and a producer whose put finds it full waits until a consumer takes one. So at
+          every moment the items taken from ``items`` minus the items whose handler has returned
+          number at most ``consumers + buffer + producers`` (one per consumer, a full buffer,
+          one in each producer's hand), and with consumers slower than producers they reach that
+          number.
+        - [pipeline.input_end] When the producers have exhausted ``items`` the input ends: the
+          consumers handle what is left in the buffer and exit. The call returns once every
+          producer and consumer has finished, with a :class:`PipelineReport`.
+        - [pipeline.handler_error] If ``handler`` raises an ``Exception``, every producer and
+          consumer is cancelled, the handlers still running included, and once all have finished
+          the call raises :class:`PipelineError` naming the item, with the handler's exception
+          as ``__cause__``. If several handlers fail at once, the error names one of them.
+          Errors that a failure causes elsewhere (a producer's send to a channel whose consumers
+          have gone) are never what the call raises.
+        - [pipeline.items_error] An ``Exception`` raised while iterating ``items`` stops
+          everything the same way and comes out of the call as the very object raised, never in
+          a group (an ``ExceptionGroup`` of the caller's included); it wins over a handler's
+          failure in the same instant.
+        - [pipeline.cancel] Cancelling the call cancels every producer and consumer, waits for
+          them, and propagates as cancellation.
+        - [pipeline.empty] An empty ``items`` returns a report of zeros.
 
-        Raises:
+        Raises: [pipeline.args]
           TypeError: ``items`` is not iterable; ``handler`` is not callable; ``consumers``,
             ``buffer`` or ``producers`` is not an int.
           ValueError: ``consumers``, ``buffer`` or ``producers`` is less than 1.

@@ -251,36 +251,37 @@ class Streams(Protocol):
             async with echo_server() as server:
                 echoes = await echo(server.port, [b"hello"])
 
-        - The server listens before the block starts (``port=0`` picks a free port:
-          :attr:`EchoServer.port` says which) and serves each connection in a task of its
-          own, frame by frame: every frame comes back whole, in order, on the connection
-          it came from, however the peer splits or merges its writes.
-        - Backpressure: a connection reads its next frame only once the last one has been
-          written back, so a peer that does not read stops the server reading from it (its
-          write waits: :attr:`EchoServer.writing`) and the server holds at most one frame
-          per connection (:attr:`EchoServer.max_held`).
-        - Half-close: when the peer ends its side at a frame boundary, the server writes
-          back what it has read, then closes the connection (report ``error=None``).
-        - A connection ends alone, with its :class:`ErrorKind` in its report, when the peer
-          leaves inside a frame (``TRUNCATED``), the connection breaks (``RESET``), a frame
-          takes longer than ``read_timeout`` to arrive, counted from when the server starts
-          to wait for it (``TIMEOUT``; None waits for ever), or announces more than
-          ``max_frame`` bytes (``PROTOCOL``, before any of them is read). The other
+        - [streams.server.frames] The server listens before the block starts (``port=0`` picks a
+          free port: :attr:`EchoServer.port` says which) and serves each connection in a task of
+          its own, frame by frame: every frame comes back whole, in order, on the connection it
+          came from, however the peer splits or merges its writes.
+        - [streams.server.backpressure] Backpressure: a connection reads its next frame only
+          once the last one has been written back, so a peer that does not read stops the server
+          reading from it (its write waits: :attr:`EchoServer.writing`) and the server holds at
+          most one frame per connection (:attr:`EchoServer.max_held`).
+        - [streams.server.half_close] Half-close: when the peer ends its side at a frame
+          boundary, the server writes back what it has read, then closes the connection (report
+          ``error=None``).
+        - [streams.server.errors] A connection ends alone, with its :class:`ErrorKind` in its
+          report, when the peer leaves inside a frame (``TRUNCATED``), the connection breaks
+          (``RESET``), a frame takes longer than ``read_timeout`` to arrive, counted from when
+          the server starts to wait for it (``TIMEOUT``; None waits for ever), or announces more
+          than ``max_frame`` bytes (``PROTOCOL``, before any of them is read). The other
           connections go on; nothing is raised.
-        - Leaving the block normally shuts the server down gracefully: the listener
-          closes (:attr:`EchoServer.stopped_accepting`; a new connect is refused), the open
-          connections get ``grace`` seconds to end on their own, and those still open then
-          are cancelled (``SHUTDOWN``). It returns as soon as the last connection has
-          closed, without waiting for the rest of the grace period. ``grace=0`` cancels
-          them at once; None (or ``math.inf``) waits for them however long they take.
-        - Leaving the block with an exception or a cancellation cancels every connection
-          at once (``SHUTDOWN``), waits for them to close, and lets the exception through
-          as the very object raised, never in an ``ExceptionGroup`` (a group of the
-          caller's own included; ``shared.errors``).
-        - When the block is left, every socket of the server is closed and every task of
-          it has ended.
+        - [streams.server.shutdown] Leaving the block normally shuts the server down gracefully:
+          the listener closes (:attr:`EchoServer.stopped_accepting`; a new connect is refused),
+          the open connections get ``grace`` seconds to end on their own, and those still open
+          then are cancelled (``SHUTDOWN``). It returns as soon as the last connection has
+          closed, without waiting for the rest of the grace period. ``grace=0`` cancels them at
+          once; None (or ``math.inf``) waits for them however long they take.
+        - [streams.server.exception] Leaving the block with an exception or a cancellation
+          cancels every connection at once (``SHUTDOWN``), waits for them to close, and lets the
+          exception through as the very object raised, never in an ``ExceptionGroup`` (a group
+          of the caller's own included; ``shared.errors``).
+        - [streams.server.closed] When the block is left, every socket of the server is closed
+          and every task of it has ended.
 
-        Raises:
+        Raises: [streams.server.args]
           TypeError: ``port`` or ``max_frame`` is not an int; ``read_timeout`` or ``grace``
             is not a number (or None).
           ValueError: ``port`` is not in 0..65535; ``max_frame`` < 1; ``read_timeout`` <= 0
@@ -300,22 +301,26 @@ class Streams(Protocol):
     ) -> list[bytes]:
         """Send every message to the echo server on ``port`` and return the echoes, in order.
 
-        - One connection to :data:`HOST`: one task writes the messages as frames, the call
-          itself reads the echoes. At most ``window`` messages are unanswered at once
-          (``window=1``: one round trip per message; more: pipelined), so neither side ever
-          holds more than ``window`` frames for the other.
-        - After the last message the client ends its side (half-close), reads the echoes
-          still owed, and returns once the server has closed its side too.
-        - ``read_timeout`` bounds the wait for each echo, as for the server.
-        - Failures raise :class:`StreamError` with the library's error as ``__cause__``:
-          ``CONNECT`` (nothing listens on ``port``), ``TRUNCATED`` (the server closed
-          before the last echo, or inside one), ``RESET``, ``TIMEOUT``, ``PROTOCOL`` (an
-          echo longer than ``max_frame``, or a byte after the last echo). The connection
-          is closed and the writing task has ended when it is raised.
-        - Cancelling the call closes the connection and propagates as cancellation.
-        - No messages: connect, half-close, and return ``[]`` once the server has closed.
+        - [streams.echo.window] One connection to :data:`HOST`: one task writes the messages as
+          frames, the call itself reads the echoes. At most ``window`` messages are unanswered
+          at once (``window=1``: one round trip per message; more: pipelined), so neither side
+          ever holds more than ``window`` frames for the other.
+        - [streams.echo.half_close] After the last message the client ends its side
+          (half-close), reads the echoes still owed, and returns once the server has closed its
+          side too.
+        - [streams.echo.timeout] ``read_timeout`` bounds the wait for each echo, as for the
+          server.
+        - [streams.echo.errors] Failures raise :class:`StreamError` with the library's error as
+          ``__cause__``: ``CONNECT`` (nothing listens on ``port``), ``TRUNCATED`` (the server
+          closed before the last echo, or inside one), ``RESET``, ``TIMEOUT``, ``PROTOCOL`` (an
+          echo longer than ``max_frame``, or a byte after the last echo). The connection is
+          closed and the writing task has ended when it is raised.
+        - [streams.echo.cancel] Cancelling the call closes the connection and propagates as
+          cancellation.
+        - [streams.echo.empty] No messages: connect, half-close, and return ``[]`` once the
+          server has closed.
 
-        Raises:
+        Raises: [streams.echo.args]
           TypeError: ``port``, ``window`` or ``max_frame`` is not an int; ``messages`` is not
             an iterable of bytes; ``read_timeout`` is not a number or None.
           ValueError: ``port`` is not in 1..65535; ``window`` or ``max_frame`` < 1; a

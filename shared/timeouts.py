@@ -197,29 +197,32 @@ class Timeouts(Protocol):
     ) -> list[TimedOutcome]:
         """Run ``jobs``, at most ``limit`` at once, and return one outcome per job, in input order.
 
-        - Jobs start in input order; a job starts as soon as one of the ``limit`` slots is
-          free, i.e. when an earlier job's cleanup has completed.
-        - ``job_timeout`` (seconds from the job's start) bounds each job's work;
-          ``batch_timeout`` (seconds from the call's start) bounds the whole batch. Either
+        - [timeouts.start_order] Jobs start in input order; a job starts as soon as one of the
+          ``limit`` slots is free, i.e. when an earlier job's cleanup has completed.
+        - [timeouts.bounds] ``job_timeout`` (seconds from the job's start) bounds each job's
+          work; ``batch_timeout`` (seconds from the call's start) bounds the whole batch. Either
           may be None (no bound). A job is stopped at the earlier of the two and reported
           ``TIMED_OUT`` or ``DEADLINE`` by :func:`stop_for`: on a tie, ``DEADLINE``.
-        - A job whose turn comes at or after the overall deadline is ``NOT_STARTED``.
+        - [timeouts.not_started] A job whose turn comes at or after the overall deadline is
+          ``NOT_STARTED``.
         - Work that would end at the very instant its deadline falls is a race between two
           timers on every loop; its status is unspecified.
-        - Every job that starts runs its cleanup to completion, shielded, whatever stopped
-          the work; the call returns only after the last cleanup, so it can return after
-          the overall deadline by up to the longest cleanup.
-        - Running out of either deadline is reported in the outcomes, never raised.
-        - ``on_event(index, event)`` is called synchronously for each :class:`TimedStep`. An
-          ``Exception`` from it stops the batch as a cancel would (each other running job's
-          cleanup still completes) and then propagates as the very object raised, never in
-          an ``ExceptionGroup`` (an ``ExceptionGroup`` of the caller's included). If it
-          raises for several jobs in the same instant, one of those exceptions propagates.
-        - A cancel from outside stops every running job's work, waits for their cleanups,
-          and propagates as cancellation; no outcome is returned.
-        - An empty ``jobs`` returns ``[]``.
+        - [timeouts.cleanup] Every job that starts runs its cleanup to completion, shielded,
+          whatever stopped the work; the call returns only after the last cleanup, so it can
+          return after the overall deadline by up to the longest cleanup.
+        - [timeouts.reported] Running out of either deadline is reported in the outcomes, never
+          raised.
+        - [timeouts.on_event] ``on_event(index, event)`` is called synchronously for each
+          :class:`TimedStep`. An ``Exception`` from it stops the batch as a cancel would (each
+          other running job's cleanup still completes) and then propagates as the very object
+          raised, never in an ``ExceptionGroup`` (an ``ExceptionGroup`` of the caller's
+          included). If it raises for several jobs in the same instant, one of those exceptions
+          propagates.
+        - [timeouts.cancel] A cancel from outside stops every running job's work, waits for
+          their cleanups, and propagates as cancellation; no outcome is returned.
+        - [timeouts.empty] An empty ``jobs`` returns ``[]``.
 
-        Raises:
+        Raises: [timeouts.args]
           TypeError: ``jobs`` not an iterable (or a single string); ``limit`` not an int;
             ``job_timeout`` or ``batch_timeout`` not a number or None; an item of ``jobs`` not a
             :class:`TimedJob`; ``on_event`` not callable or None.
@@ -241,23 +244,24 @@ class Timeouts(Protocol):
     ) -> T:
         """Await ``operation()`` until it returns, at most ``attempts`` times, all within ``timeout`` seconds.
 
-        - An attempt that raises an instance of ``retry_on`` is followed, if attempts are
-          left, by a backoff sleep and the next attempt. Before the ``n``-th backoff
-          (n = 1, 2, ...) ``on_retry(n, error, delay)`` is called with the failed attempt's
-          number and error and the delay about to be slept:
-          ``min(base_delay * factor ** (n - 1), max_delay)`` (:func:`backoff_delays`; no
-          jitter, so the schedule is exact).
-        - Any other exception propagates at once as the very object raised; it is not
-          retried. So does an ``Exception`` from ``on_retry``.
-        - When the last attempt fails with a retryable error, :class:`RetriesExhausted` is
-          raised with ``attempts`` and that error as ``__cause__``.
-        - ``timeout`` (seconds from the call's start; None for no bound) covers attempts
-          and sleeps alike: when it runs out, the attempt or sleep under way is cancelled and
-          :class:`DeadlineExceeded` is raised, the same type on every flavour.
-        - A cancel from outside cancels the attempt or sleep under way and propagates as
-          cancellation.
+        - [timeouts.retry.backoff] An attempt that raises an instance of ``retry_on`` is
+          followed, if attempts are left, by a backoff sleep and the next attempt. Before the
+          ``n``-th backoff (n = 1, 2, ...) ``on_retry(n, error, delay)`` is called with the
+          failed attempt's number and error and the delay about to be slept: ``min(base_delay *
+          factor ** (n - 1), max_delay)`` (:func:`backoff_delays`; no jitter, so the schedule is
+          exact).
+        - [timeouts.retry.other_errors] Any other exception propagates at once as the very
+          object raised; it is not retried. So does an ``Exception`` from ``on_retry``.
+        - [timeouts.retry.exhausted] When the last attempt fails with a retryable error,
+          :class:`RetriesExhausted` is raised with ``attempts`` and that error as ``__cause__``.
+        - [timeouts.retry.timeout] ``timeout`` (seconds from the call's start; None for no
+          bound) covers attempts and sleeps alike: when it runs out, the attempt or sleep under
+          way is cancelled and :class:`DeadlineExceeded` is raised, the same type on every
+          flavour.
+        - [timeouts.retry.cancel] A cancel from outside cancels the attempt or sleep under way
+          and propagates as cancellation.
 
-        Raises:
+        Raises: [timeouts.retry.args]
           TypeError: ``operation`` or ``on_retry`` not callable; ``retry_on`` not an
             ``Exception`` subclass or a tuple of them (``BaseException`` subclasses such
             as the libraries' cancellation are refused: retrying them would swallow a

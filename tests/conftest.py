@@ -1,4 +1,5 @@
-"""The behaviour suite's fixtures: the six flavours, the loopback server, and leak checks.
+"""The behaviour suite's fixtures: the flavours, the workloads, the loopback server, and checks
+that fail a test which leaks or makes asyncio complain.
 
 Tests are plain functions that hand a coroutine function to ``run``; the flavour runs it
 on its own loop. No async pytest plugin claims any test, so none can hijack another.
@@ -6,19 +7,25 @@ on its own loop. No async pytest plugin claims any test, so none can hijack anot
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
-from collections.abc import Awaitable, Callable, Iterator
-from typing import Any, TypeVar
+from collections.abc import Iterator
+from typing import Any, cast
 
 import psutil
 import pytest
 
+from shared.cancellation import Cancellation
+from shared.fanout import Fanout
+from shared.locks import Locks
+from shared.offload import Offload
+from shared.pipeline import Pipeline
+from shared.streams import Streams
+from shared.timeouts import Timeouts
 from tests.helpers import THREAD_EXIT, Run, threads_left
 from triptych.flavours import FLAVOURS, Flavour
 from triptych.server import LoopbackServer
-
-T = TypeVar("T")
 
 TIMEOUT = 60.0
 """Seconds on the loop's clock before a test is failed as hung: a backstop, not a measurement."""
@@ -28,6 +35,48 @@ TIMEOUT = 60.0
 def flavour(request: pytest.FixtureRequest) -> Flavour:
     result: Flavour = request.param
     return result
+
+
+# --- The workloads, typed as their contracts ---------------------------------------------
+#
+# One fixture per workload in shared.WORKLOADS: the flavour's implementation module, typed as
+# the contract's Protocol so that mypy checks every call in the suite against it. The cast
+# is honest: tests/test_parity.py has mypy check each module against its Protocol.
+
+
+@pytest.fixture
+def fanout(flavour: Flavour) -> Fanout:
+    return cast("Fanout", flavour.workload("fanout"))
+
+
+@pytest.fixture
+def pipeline(flavour: Flavour) -> Pipeline:
+    return cast("Pipeline", flavour.workload("pipeline"))
+
+
+@pytest.fixture
+def timeouts(flavour: Flavour) -> Timeouts:
+    return cast("Timeouts", flavour.workload("timeouts"))
+
+
+@pytest.fixture
+def cancellation(flavour: Flavour) -> Cancellation:
+    return cast("Cancellation", flavour.workload("cancellation"))
+
+
+@pytest.fixture
+def locks(flavour: Flavour) -> Locks:
+    return cast("Locks", flavour.workload("locks"))
+
+
+@pytest.fixture
+def offload(flavour: Flavour) -> Offload:
+    return cast("Offload", flavour.workload("offload"))
+
+
+@pytest.fixture
+def streams(flavour: Flavour) -> Streams:
+    return cast("Streams", flavour.workload("streams"))
 
 
 EAGER_DIVERGENCES = {
@@ -51,27 +100,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture
 def run(flavour: Flavour) -> Run:
-    """Run ``fn(*args, **kwargs)`` on ``flavour`` under :data:`TIMEOUT`; fail if it leaves a task.
-
-    ``virtual_clock=True`` fast-forwards time on the four flavours that have a virtual clock
-    (the timeout is then virtual too); the two uvloop flavours run the same test in real
-    time, so tests that ask for it keep their waits short and decided by wide margins.
-    """
-
-    def run(fn: Callable[..., Awaitable[T]], *args: Any, virtual_clock: bool = False, **kwargs: Any) -> T:
-        async def checked() -> T:
-            before = await flavour.count_tasks()
-            try:
-                return await fn(*args, **kwargs)
-            finally:
-                leftover = await flavour.count_tasks() - before
-                if leftover:
-                    raise AssertionError(f"{leftover} task(s) still alive after the call returned")
-
-        virtual = virtual_clock and flavour.has_virtual_clock
-        return flavour.run(checked, virtual_clock=virtual, timeout=TIMEOUT)
-
-    return run
+    """Run a coroutine function on ``flavour`` under :data:`TIMEOUT` (see :class:`Run`)."""
+    return Run(flavour, timeout=TIMEOUT)
 
 
 @pytest.fixture(scope="session")
@@ -100,6 +130,33 @@ def refused_url() -> Iterator[str]:
 
 def _open_sockets() -> set[tuple[int, Any, Any]]:
     return {(c.fd, c.laddr, c.raddr) for c in psutil.Process().net_connections(kind="inet")}
+
+
+class _Kept(logging.Handler):
+    """Keeps every record it is handed."""
+
+    def __init__(self, level: int) -> None:
+        super().__init__(level)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture(autouse=True)
+def _no_asyncio_complaints() -> Iterator[None]:
+    """Fail a test during which asyncio logged a warning or an error: in debug mode, a callback
+    that held the loop for more than ``SLOW_CALLBACK`` seconds; in any mode, a task destroyed
+    while pending or an exception never retrieved. (A coroutine never awaited is a
+    ``RuntimeWarning``, which the suite's ``filterwarnings = error`` already fails.)"""
+    kept = _Kept(logging.WARNING)
+    asyncio_logger = logging.getLogger("asyncio")
+    asyncio_logger.addHandler(kept)
+    try:
+        yield
+    finally:
+        asyncio_logger.removeHandler(kept)
+    assert not kept.records, "asyncio complained: " + "; ".join(r.getMessage() for r in kept.records)
 
 
 @pytest.fixture(autouse=True)

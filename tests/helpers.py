@@ -1,4 +1,4 @@
-"""Helpers the behaviour suite shares: the ``run`` fixture's type and the thread leak check.
+"""Helpers the behaviour suite shares: the ``run`` fixture and the thread leak check.
 
 Test modules import these from here, never from ``conftest`` (pytest's fixtures file).
 """
@@ -8,19 +8,55 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol, TypeVar
+from typing import Any, ParamSpec, TypeVar
+
+from triptych.flavours import Flavour
 
 __all__ = ["IDLE_TRIO_THREAD", "THREAD_EXIT", "Run", "threads_left"]
 
+P = ParamSpec("P")
 T = TypeVar("T")
 
 
-class Run(Protocol):
-    """The ``run`` fixture: ``run(fn, *args, virtual_clock=False, **kwargs)`` on the test's flavour."""
+class Run:
+    """The ``run`` fixture: ``run(fn, *args, **kwargs)`` awaits ``fn(*args, **kwargs)`` on the
+    test's flavour and returns its result; ``run.virtual(fn, *args, **kwargs)`` does the same
+    on a virtual clock.
 
-    def __call__(
-        self, fn: Callable[..., Awaitable[T]], *args: Any, virtual_clock: bool = False, **kwargs: Any
-    ) -> T: ...
+    Either fails the call if it runs past ``timeout`` seconds on the loop's clock, and fails
+    the test if the call leaves a task behind. The loop runs in asyncio's debug mode on the
+    flavours that run an asyncio loop (``Flavour.run``'s ``debug``). ``mypy`` checks the
+    arguments against ``fn``'s signature.
+    """
+
+    def __init__(self, flavour: Flavour, *, timeout: float) -> None:
+        self.flavour = flavour
+        self.timeout = timeout
+
+    def __call__(self, fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        return self._run(fn, args, kwargs, virtual_clock=False)
+
+    def virtual(self, fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """Fast-forward time on the flavours that have a virtual clock (the timeout is then
+        virtual too); the two uvloop flavours run the same call in real time, so tests that
+        use this keep their waits short and decided by wide margins."""
+        return self._run(fn, args, kwargs, virtual_clock=self.flavour.has_virtual_clock)
+
+    def _run(
+        self, fn: Callable[..., Awaitable[T]], args: tuple[Any, ...], kwargs: dict[str, Any], *, virtual_clock: bool
+    ) -> T:
+        flavour = self.flavour
+
+        async def checked() -> T:
+            before = await flavour.count_tasks()
+            try:
+                return await fn(*args, **kwargs)
+            finally:
+                leftover = await flavour.count_tasks() - before
+                if leftover:
+                    raise AssertionError(f"{leftover} task(s) still alive after the call returned")
+
+        return flavour.run(checked, virtual_clock=virtual_clock, timeout=self.timeout, debug=True)
 
 
 IDLE_TRIO_THREAD = re.compile(r"Trio thread \d+")

@@ -12,15 +12,15 @@ the contract's type, never a group.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterator
 
 import pytest
 
-from shared.cancellation import Job, JobEvent, JobFailed, JobStep, ShutdownSignal
-from shared.fanout import FanoutError
-from shared.pipeline import PipelineError
-from shared.timeouts import TimedJob, TimedStep
+from shared.cancellation import Cancellation, Job, JobEvent, JobFailed, JobStep, ShutdownSignal
+from shared.fanout import Fanout, FanoutError
+from shared.pipeline import Pipeline, PipelineError
+from shared.streams import Streams
+from shared.timeouts import TimedJob, TimedStep, Timeouts
 from tests.helpers import Run
 from triptych.flavours import Flavour
 from triptych.server import LoopbackServer
@@ -81,8 +81,8 @@ shapes = pytest.mark.parametrize("shape", list(SHAPES))
 
 
 @shapes
-def test_fanout_block(flavour: Flavour, run: Run, server: LoopbackServer, shape: str) -> None:
-    fanout = flavour.workload("fanout")
+@pytest.mark.clause("fanout.as_completed.exit")
+def test_fanout_block(fanout: Fanout, run: Run, server: LoopbackServer, shape: str) -> None:
     raiser = Raiser(SHAPES[shape]())
     # One answer at once, one that never comes: the block raises while a fetch is in flight.
     urls = [f"{server.url}/bytes/1", f"{server.url}/hang"]
@@ -98,8 +98,8 @@ def test_fanout_block(flavour: Flavour, run: Run, server: LoopbackServer, shape:
     assert server.wait_idle().open_connections == 0
 
 
-def test_fanout_two_failures_at_once_give_one_fanout_error(flavour: Flavour, run: Run, server: LoopbackServer) -> None:
-    fanout = flavour.workload("fanout")
+@pytest.mark.clause("fanout.fail_fast")
+def test_fanout_two_failures_at_once_give_one_fanout_error(fanout: Fanout, run: Run, server: LoopbackServer) -> None:
     # /hold/2 answers both requests together, with a 503 each: two failures in one instant.
     urls = [f"{server.url}/hold/2?status=503"] * 2
 
@@ -113,8 +113,8 @@ def test_fanout_two_failures_at_once_give_one_fanout_error(flavour: Flavour, run
 
 
 @shapes
-def test_streams_block(flavour: Flavour, run: Run, shape: str) -> None:
-    streams = flavour.workload("streams")
+@pytest.mark.clause("streams.server.exception")
+def test_streams_block(streams: Streams, run: Run, shape: str) -> None:
     raiser = Raiser(SHAPES[shape]())
 
     async def scenario() -> None:
@@ -136,21 +136,21 @@ def _items(raiser: Raiser, before: int) -> Iterator[int]:
 
 
 @shapes
-def test_pipeline_items(flavour: Flavour, run: Run, shape: str) -> None:
-    pipeline = flavour.workload("pipeline")
+@pytest.mark.clause("pipeline.items_error")
+def test_pipeline_items(flavour: Flavour, pipeline: Pipeline, run: Run, shape: str) -> None:
     raiser = Raiser(SHAPES[shape]())
 
     async def handler(item: int) -> None:
         await flavour.sleep(0.01)
 
     with raiser.raises() as caught:
-        run(pipeline.run_pipeline, _items(raiser, 5), handler=handler, consumers=2, buffer=2, virtual_clock=True)
+        run.virtual(pipeline.run_pipeline, _items(raiser, 5), handler=handler, consumers=2, buffer=2)
     raiser.check(caught)
 
 
 @shapes
-def test_pipeline_handler_error_is_the_cause(flavour: Flavour, run: Run, shape: str) -> None:
-    pipeline = flavour.workload("pipeline")
+@pytest.mark.clause("pipeline.handler_error")
+def test_pipeline_handler_error_is_the_cause(flavour: Flavour, pipeline: Pipeline, run: Run, shape: str) -> None:
     raiser = Raiser(SHAPES[shape]())
 
     async def handler(item: int) -> None:
@@ -159,21 +159,20 @@ def test_pipeline_handler_error_is_the_cause(flavour: Flavour, run: Run, shape: 
             raiser()
 
     with pytest.raises(PipelineError) as caught:
-        run(pipeline.run_pipeline, range(10), handler=handler, consumers=2, buffer=2, virtual_clock=True)
+        run.virtual(pipeline.run_pipeline, range(10), handler=handler, consumers=2, buffer=2)
     assert type(caught.value) is PipelineError
     assert caught.value.item == 3
     assert caught.value.__cause__ is raiser.error
 
 
-def test_pipeline_two_failures_at_once_give_one_pipeline_error(flavour: Flavour, run: Run) -> None:
-    pipeline = flavour.workload("pipeline")
-
+@pytest.mark.clause("pipeline.handler_error")
+def test_pipeline_two_failures_at_once_give_one_pipeline_error(flavour: Flavour, pipeline: Pipeline, run: Run) -> None:
     async def handler(item: int) -> None:
         await flavour.sleep(0.02)
         raise RuntimeError(f"item {item}")
 
     with pytest.raises(PipelineError) as caught:
-        run(pipeline.run_pipeline, range(4), handler=handler, consumers=2, buffer=2, virtual_clock=True)
+        run.virtual(pipeline.run_pipeline, range(4), handler=handler, consumers=2, buffer=2)
     assert type(caught.value) is PipelineError
     assert caught.value.item in (0, 1)
     assert str(caught.value.__cause__) == f"item {caught.value.item}"
@@ -183,8 +182,8 @@ def test_pipeline_two_failures_at_once_give_one_pipeline_error(flavour: Flavour,
 
 
 @shapes
-def test_timeouts_on_event(flavour: Flavour, run: Run, shape: str) -> None:
-    timeouts = flavour.workload("timeouts")
+@pytest.mark.clause("timeouts.on_event")
+def test_timeouts_on_event(timeouts: Timeouts, run: Run, shape: str) -> None:
     raiser = Raiser(SHAPES[shape]())
     events: list[tuple[int, TimedStep]] = []
 
@@ -195,14 +194,14 @@ def test_timeouts_on_event(flavour: Flavour, run: Run, shape: str) -> None:
 
     jobs = [TimedJob("slow", work_seconds=10, cleanup_seconds=0.01), TimedJob("raises", work_seconds=0.02)]
     with raiser.raises() as caught:
-        run(timeouts.run_jobs, jobs, limit=2, on_event=on_event, virtual_clock=True)
+        run.virtual(timeouts.run_jobs, jobs, limit=2, on_event=on_event)
     raiser.check(caught)
     # The other job was stopped as by a cancel, and its cleanup still ran to its end.
     assert (0, TimedStep.CLEANED_UP) in events
 
 
-def test_timeouts_on_event_raising_for_two_jobs_at_once(flavour: Flavour, run: Run) -> None:
-    timeouts = flavour.workload("timeouts")
+@pytest.mark.clause("timeouts.on_event")
+def test_timeouts_on_event_raising_for_two_jobs_at_once(timeouts: Timeouts, run: Run) -> None:
     raised: list[Exception] = []
 
     def on_event(index: int, event: TimedStep) -> None:
@@ -212,13 +211,13 @@ def test_timeouts_on_event_raising_for_two_jobs_at_once(flavour: Flavour, run: R
 
     jobs = [TimedJob("a", work_seconds=0.02), TimedJob("b", work_seconds=0.02)]
     with pytest.raises(RuntimeError) as caught:
-        run(timeouts.run_jobs, jobs, limit=2, on_event=on_event, virtual_clock=True)
+        run.virtual(timeouts.run_jobs, jobs, limit=2, on_event=on_event)
     assert any(caught.value is error for error in raised)
 
 
 @shapes
-def test_retry_operation(flavour: Flavour, run: Run, shape: str) -> None:
-    timeouts = flavour.workload("timeouts")
+@pytest.mark.clause("timeouts.retry.other_errors")
+def test_retry_operation(flavour: Flavour, timeouts: Timeouts, run: Run, shape: str) -> None:
     raiser = Raiser(SHAPES[shape]())
     calls = 0
 
@@ -231,21 +230,21 @@ def test_retry_operation(flavour: Flavour, run: Run, shape: str) -> None:
         raiser()
 
     with raiser.raises() as caught:
-        run(timeouts.retry, operation, retry_on=OSError, attempts=3, base_delay=0.01, virtual_clock=True)
+        run.virtual(timeouts.retry, operation, retry_on=OSError, attempts=3, base_delay=0.01)
     raiser.check(caught)
     assert calls == 2
 
 
 @shapes
-def test_retry_on_retry(flavour: Flavour, run: Run, shape: str) -> None:
-    timeouts = flavour.workload("timeouts")
+@pytest.mark.clause("timeouts.retry.other_errors")
+def test_retry_on_retry(timeouts: Timeouts, run: Run, shape: str) -> None:
     raiser = Raiser(SHAPES[shape]())
 
     async def operation() -> None:
         raise OSError("retryable")
 
     with raiser.raises() as caught:
-        run(
+        run.virtual(
             timeouts.retry,
             operation,
             retry_on=OSError,
@@ -253,7 +252,6 @@ def test_retry_on_retry(flavour: Flavour, run: Run, shape: str) -> None:
             base_delay=0.01,
             timeout=5,
             on_retry=raiser,
-            virtual_clock=True,
         )
     raiser.check(caught)
     # Raised while retry handled the OSError: Python made that its context, and it stays.
@@ -271,15 +269,15 @@ def _log_raising_at(raiser: Raiser, job: str, step: JobStep) -> Callable[[JobEve
     return log
 
 
-def _serve(cancellation: Any, jobs: list[Job], log: Callable[[JobEvent], None]) -> Any:
+def _serve(cancellation: Cancellation, jobs: list[Job], log: Callable[[JobEvent], None]) -> Awaitable[object]:
     return cancellation.serve(jobs, workers=2, grace=1, shutdown=ShutdownSignal(), on_event=log)
 
 
-def _race(cancellation: Any, jobs: list[Job], log: Callable[[JobEvent], None]) -> Any:
+def _race(cancellation: Cancellation, jobs: list[Job], log: Callable[[JobEvent], None]) -> Awaitable[object]:
     return cancellation.race_first(jobs, stagger=0, on_event=log)
 
 
-def _all_or_nothing(cancellation: Any, jobs: list[Job], log: Callable[[JobEvent], None]) -> Any:
+def _all_or_nothing(cancellation: Cancellation, jobs: list[Job], log: Callable[[JobEvent], None]) -> Awaitable[object]:
     return cancellation.run_all_or_nothing(jobs, on_event=log)
 
 
@@ -289,8 +287,8 @@ PATTERNS = {"run_all_or_nothing": _all_or_nothing, "race_first": _race, "serve":
 @pytest.mark.parametrize("pattern", list(PATTERNS))
 @pytest.mark.parametrize("step", [JobStep.SUCCEEDED, JobStep.CLEANED_UP])
 @shapes
-def test_cancellation_log(flavour: Flavour, run: Run, shape: str, pattern: str, step: JobStep) -> None:
-    cancellation = flavour.workload("cancellation")
+@pytest.mark.clause("cancellation.all.on_event")
+def test_cancellation_log(cancellation: Cancellation, run: Run, shape: str, pattern: str, step: JobStep) -> None:
     raiser = Raiser(SHAPES[shape]())
     cleaned: list[str] = []
     log = _log_raising_at(raiser, "b", step)
@@ -302,14 +300,14 @@ def test_cancellation_log(flavour: Flavour, run: Run, shape: str, pattern: str, 
 
     jobs = [Job("a", work_seconds=10, cleanup_seconds=0.01), Job("b", work_seconds=0.02)]
     with raiser.raises() as caught:
-        run(PATTERNS[pattern], cancellation, jobs, recording_log, virtual_clock=True)
+        run.virtual(PATTERNS[pattern], cancellation, jobs, recording_log)
     raiser.check(caught)
     # The other job was stopped as by a cancel, and its cleanup ran to its end first.
     assert "a" in cleaned
 
 
-def test_cancellation_log_wins_over_a_job_failure(flavour: Flavour, run: Run) -> None:
-    cancellation = flavour.workload("cancellation")
+@pytest.mark.clause("cancellation.all.on_event")
+def test_cancellation_log_wins_over_a_job_failure(cancellation: Cancellation, run: Run) -> None:
     raiser = Raiser(_plain())
     jobs = [Job("fails", work_seconds=0.01, error=OSError)]
 
@@ -318,12 +316,12 @@ def test_cancellation_log_wins_over_a_job_failure(flavour: Flavour, run: Run) ->
     raiser.check(caught)
 
 
-def test_cancellation_two_failures_at_once_give_one_job_failed(flavour: Flavour, run: Run) -> None:
-    cancellation = flavour.workload("cancellation")
+@pytest.mark.clause("cancellation.all.together")
+def test_cancellation_two_failures_at_once_give_one_job_failed(cancellation: Cancellation, run: Run) -> None:
     jobs = [Job(name, work_seconds=0.02, error=OSError) for name in ("a", "b")]
 
     with pytest.raises(JobFailed) as caught:
-        run(cancellation.run_all_or_nothing, jobs, virtual_clock=True)
+        run.virtual(cancellation.run_all_or_nothing, jobs)
     assert type(caught.value) is JobFailed
     assert caught.value.job in ("a", "b")
     failed = {outcome.name: outcome.error for outcome in caught.value.outcomes}

@@ -19,6 +19,7 @@ import pytest
 
 from shared.cancellation import (
     AllJobsFailed,
+    Cancellation,
     Job,
     JobEvent,
     JobFailed,
@@ -61,12 +62,12 @@ def _shut_down_when(shutdown: ShutdownSignal, started: int, events: list[JobEven
 # --- All or nothing ----------------------------------------------------------------------------
 
 
-def test_all_or_nothing_returns_every_outcome_when_all_succeed(flavour: Flavour, run: Run) -> None:
-    cancellation = flavour.workload("cancellation")
+@pytest.mark.clause("cancellation.all.success", "cancellation.cleanup")
+def test_all_or_nothing_returns_every_outcome_when_all_succeed(cancellation: Cancellation, run: Run) -> None:
     jobs = [Job("a", 0.03, cleanup_seconds=0.01), Job("b", 0.01, cleanup_seconds=0.02), Job("c", 0.02)]
     events: list[JobEvent] = []
 
-    outcomes = run(cancellation.run_all_or_nothing, jobs, on_event=events.append, virtual_clock=True)
+    outcomes = run.virtual(cancellation.run_all_or_nothing, jobs, on_event=events.append)
 
     assert outcomes == tuple(JobOutcome(name, JobStatus.SUCCEEDED, cleaned_up=True) for name in "abc")
     for name in "abc":
@@ -75,8 +76,8 @@ def test_all_or_nothing_returns_every_outcome_when_all_succeed(flavour: Flavour,
     assert [event.step for event in events[:3]] == [STARTED] * 3
 
 
-def test_the_first_failure_cancels_the_siblings_and_names_the_job(flavour: Flavour, run: Run) -> None:
-    cancellation = flavour.workload("cancellation")
+@pytest.mark.clause("cancellation.all.failure")
+def test_the_first_failure_cancels_the_siblings_and_names_the_job(cancellation: Cancellation, run: Run) -> None:
     jobs = [
         Job("slow", 10, cleanup_seconds=0.03),
         Job("failing", 0.03, error=ValueError, cleanup_seconds=0.01),
@@ -88,7 +89,7 @@ def test_the_first_failure_cancels_the_siblings_and_names_the_job(flavour: Flavo
     events: list[JobEvent] = []
 
     with pytest.raises(JobFailed) as caught:
-        run(cancellation.run_all_or_nothing, jobs, on_event=events.append, virtual_clock=True)
+        run.virtual(cancellation.run_all_or_nothing, jobs, on_event=events.append)
 
     error = caught.value
     assert type(error) is JobFailed
@@ -114,31 +115,30 @@ def test_the_first_failure_cancels_the_siblings_and_names_the_job(flavour: Flavo
     assert cleaned < events.index(JobEvent("slower", CANCELLED))
 
 
-def test_a_job_can_be_run_again_with_a_fresh_error(flavour: Flavour, run: Run) -> None:
-    cancellation = flavour.workload("cancellation")
+@pytest.mark.clause("cancellation.all.failure")
+def test_a_job_can_be_run_again_with_a_fresh_error(cancellation: Cancellation, run: Run) -> None:
     jobs = [Job("failing", 0.01, error=KeyError), Job("other", 10)]
     causes = []
 
     for _ in range(2):
         with pytest.raises(JobFailed) as caught:
-            run(cancellation.run_all_or_nothing, jobs, virtual_clock=True)
+            run.virtual(cancellation.run_all_or_nothing, jobs)
         causes.append(caught.value.__cause__)
 
     assert [type(cause) for cause in causes] == [KeyError, KeyError]
     assert causes[0] is not causes[1]
 
 
-def test_all_or_nothing_with_no_jobs_returns_nothing(flavour: Flavour, run: Run) -> None:
-    cancellation = flavour.workload("cancellation")
-
+@pytest.mark.clause("cancellation.all.empty")
+def test_all_or_nothing_with_no_jobs_returns_nothing(cancellation: Cancellation, run: Run) -> None:
     assert run(cancellation.run_all_or_nothing, []) == ()
 
 
 # --- First-wins race ---------------------------------------------------------------------------
 
 
-def test_race_the_first_success_wins_and_the_rest_are_cancelled(flavour: Flavour, run: Run) -> None:
-    cancellation = flavour.workload("cancellation")
+@pytest.mark.clause("cancellation.race.winner", "cancellation.race.stagger")
+def test_race_the_first_success_wins_and_the_rest_are_cancelled(cancellation: Cancellation, run: Run) -> None:
     jobs = [
         Job("unreachable", 10, cleanup_seconds=0.02),  # starts at 0, still connecting when "fast" wins
         Job("fast", 0.01),  # starts after the 0.1 s stagger, wins at 0.11
@@ -146,7 +146,7 @@ def test_race_the_first_success_wins_and_the_rest_are_cancelled(flavour: Flavour
     ]
     events: list[JobEvent] = []
 
-    result = run(cancellation.race_first, jobs, stagger=0.1, on_event=events.append, virtual_clock=True)
+    result = run.virtual(cancellation.race_first, jobs, stagger=0.1, on_event=events.append)
 
     assert result.winner == "fast"
     assert _summary(result.outcomes) == [
@@ -161,8 +161,10 @@ def test_race_the_first_success_wins_and_the_rest_are_cancelled(flavour: Flavour
 
 
 @pytest.mark.parametrize("stagger", [None, math.inf, 10.0], ids=["no-stagger", "inf", "long-stagger"])
-def test_race_a_failure_starts_the_next_attempt_at_once(flavour: Flavour, run: Run, stagger: float | None) -> None:
-    cancellation = flavour.workload("cancellation")
+@pytest.mark.clause("cancellation.race.stagger")
+def test_race_a_failure_starts_the_next_attempt_at_once(
+    cancellation: Cancellation, run: Run, stagger: float | None
+) -> None:
     jobs = [
         Job("refused", 0.01, error=ConnectionRefusedError, cleanup_seconds=0.01),
         Job("reset", 0.01, error=ConnectionResetError),
@@ -171,7 +173,7 @@ def test_race_a_failure_starts_the_next_attempt_at_once(flavour: Flavour, run: R
     ]
     events: list[JobEvent] = []
 
-    result = run(cancellation.race_first, jobs, stagger=stagger, on_event=events.append, virtual_clock=True)
+    result = run.virtual(cancellation.race_first, jobs, stagger=stagger, on_event=events.append)
 
     assert result.winner == "ok"
     # One attempt at a time, each started once the previous one has failed.
@@ -195,12 +197,12 @@ def test_race_a_failure_starts_the_next_attempt_at_once(flavour: Flavour, run: R
     assert [type(outcome.error) for outcome in result.outcomes[:2]] == [ConnectionRefusedError, ConnectionResetError]
 
 
-def test_race_with_no_stagger_starts_every_attempt_at_once(flavour: Flavour, run: Run) -> None:
-    cancellation = flavour.workload("cancellation")
+@pytest.mark.clause("cancellation.race.stagger")
+def test_race_with_no_stagger_starts_every_attempt_at_once(cancellation: Cancellation, run: Run) -> None:
     jobs = [Job("slow", 10, cleanup_seconds=0.01), Job("medium", 0.06, cleanup_seconds=0.02), Job("fast", 0.01)]
     events: list[JobEvent] = []
 
-    result = run(cancellation.race_first, jobs, stagger=0, on_event=events.append, virtual_clock=True)
+    result = run.virtual(cancellation.race_first, jobs, stagger=0, on_event=events.append)
 
     assert result.winner == "fast"
     assert _summary(result.outcomes) == [
@@ -211,8 +213,8 @@ def test_race_with_no_stagger_starts_every_attempt_at_once(flavour: Flavour, run
     assert _started(events) == {"slow", "medium", "fast"}
 
 
-def test_race_reports_every_error_when_all_fail(flavour: Flavour, run: Run) -> None:
-    cancellation = flavour.workload("cancellation")
+@pytest.mark.clause("cancellation.race.all_fail")
+def test_race_reports_every_error_when_all_fail(cancellation: Cancellation, run: Run) -> None:
     # They fail in the order v6 (0.06), relay (0.08), v4 (0.15): the report keeps input order.
     jobs = [
         Job("v4", 0.15, error=ConnectionRefusedError, cleanup_seconds=0.01),
@@ -222,7 +224,7 @@ def test_race_reports_every_error_when_all_fail(flavour: Flavour, run: Run) -> N
     events: list[JobEvent] = []
 
     with pytest.raises(AllJobsFailed) as caught:
-        run(cancellation.race_first, jobs, stagger=0.05, on_event=events.append, virtual_clock=True)
+        run.virtual(cancellation.race_first, jobs, stagger=0.05, on_event=events.append)
 
     error = caught.value
     assert type(error) is AllJobsFailed
@@ -242,19 +244,18 @@ def test_race_reports_every_error_when_all_fail(flavour: Flavour, run: Run) -> N
 # --- Graceful shutdown -------------------------------------------------------------------------
 
 
-def test_serve_works_through_the_backlog_with_at_most_workers_in_flight(flavour: Flavour, run: Run) -> None:
-    cancellation = flavour.workload("cancellation")
+@pytest.mark.clause("cancellation.serve.workers", "cancellation.serve.backlog_done")
+def test_serve_works_through_the_backlog_with_at_most_workers_in_flight(cancellation: Cancellation, run: Run) -> None:
     jobs = [Job(f"j{n}", 0.01 * (n % 3 + 1), error=ValueError if n == 3 else None) for n in range(8)]
     events: list[JobEvent] = []
 
-    report = run(
+    report = run.virtual(
         cancellation.serve,
         jobs,
         workers=3,
         grace=1.0,
         shutdown=ShutdownSignal(),
         on_event=events.append,
-        virtual_clock=True,
     )
 
     assert type(report) is ServeReport
@@ -270,8 +271,8 @@ def test_serve_works_through_the_backlog_with_at_most_workers_in_flight(flavour:
     assert peak == 3
 
 
-def test_serve_shutdown_lets_in_flight_jobs_finish_then_cancels_the_rest(flavour: Flavour, run: Run) -> None:
-    cancellation = flavour.workload("cancellation")
+@pytest.mark.clause("cancellation.serve.shutdown", "cancellation.serve.report")
+def test_serve_shutdown_lets_in_flight_jobs_finish_then_cancels_the_rest(cancellation: Cancellation, run: Run) -> None:
     jobs = [
         Job("a", 0.02),  # done before the shutdown
         Job("b", 10, cleanup_seconds=0.01),  # in flight, and still working when the 0.2 s grace ends
@@ -282,14 +283,13 @@ def test_serve_shutdown_lets_in_flight_jobs_finish_then_cancels_the_rest(flavour
     shutdown = ShutdownSignal()
     events: list[JobEvent] = []
 
-    report = run(
+    report = run.virtual(
         cancellation.serve,
         jobs,
         workers=2,
         grace=0.2,
         shutdown=shutdown,
         on_event=_shut_down_when(shutdown, 3, events),
-        virtual_clock=True,
     )
 
     assert (report.completed, report.failed, report.cancelled, report.never_taken) == (2, 0, 1, 2)
@@ -305,8 +305,10 @@ def test_serve_shutdown_lets_in_flight_jobs_finish_then_cancels_the_rest(flavour
     assert events.index(JobEvent("c", SUCCEEDED)) < events.index(JobEvent("b", CANCELLED))
 
 
-def test_serve_returns_when_the_in_flight_jobs_end_not_when_the_grace_does(flavour: Flavour, run: Run) -> None:
-    cancellation = flavour.workload("cancellation")
+@pytest.mark.clause("cancellation.serve.shutdown")
+def test_serve_returns_when_the_in_flight_jobs_end_not_when_the_grace_does(
+    flavour: Flavour, cancellation: Cancellation, run: Run
+) -> None:
     jobs = [Job("a", 0.02, cleanup_seconds=0.01), Job("b", 0.05), Job("c", 0.01)]
     shutdown = ShutdownSignal()
     events: list[JobEvent] = []
@@ -320,7 +322,7 @@ def test_serve_returns_when_the_in_flight_jobs_end_not_when_the_grace_does(flavo
         )
 
     # A call that waited out the 5 s grace would be cancelled at 1 s.
-    cancelled = run(flavour.cancelled_after, 1.0, serve_and_keep_report, virtual_clock=True)
+    cancelled = run.virtual(flavour.cancelled_after, 1.0, serve_and_keep_report)
 
     assert cancelled is False
     [report] = reports
@@ -328,20 +330,19 @@ def test_serve_returns_when_the_in_flight_jobs_end_not_when_the_grace_does(flavo
     assert report.outcomes[2] == JobOutcome("c", NOT_STARTED, cleaned_up=False)
 
 
-def test_serve_with_no_grace_cancels_the_in_flight_jobs_at_once(flavour: Flavour, run: Run) -> None:
-    cancellation = flavour.workload("cancellation")
+@pytest.mark.clause("cancellation.serve.shutdown")
+def test_serve_with_no_grace_cancels_the_in_flight_jobs_at_once(cancellation: Cancellation, run: Run) -> None:
     jobs = [Job("a", 10, cleanup_seconds=0.02), Job("b", 10, cleanup_seconds=0.01), Job("c", 0.01)]
     shutdown = ShutdownSignal()
     events: list[JobEvent] = []
 
-    report = run(
+    report = run.virtual(
         cancellation.serve,
         jobs,
         workers=2,
         grace=0,
         shutdown=shutdown,
         on_event=_shut_down_when(shutdown, 2, events),
-        virtual_clock=True,
     )
 
     assert (report.completed, report.failed, report.cancelled, report.never_taken) == (0, 0, 2, 1)
@@ -350,20 +351,19 @@ def test_serve_with_no_grace_cancels_the_in_flight_jobs_at_once(flavour: Flavour
 
 
 @pytest.mark.parametrize("grace", [0, 1.0, None])
-def test_serve_after_the_shutdown_takes_nothing(flavour: Flavour, run: Run, grace: float | None) -> None:
-    cancellation = flavour.workload("cancellation")
+@pytest.mark.clause("cancellation.serve.shutdown", "cancellation.serve.report")
+def test_serve_after_the_shutdown_takes_nothing(cancellation: Cancellation, run: Run, grace: float | None) -> None:
     shutdown = ShutdownSignal()
     shutdown.request()
     events: list[JobEvent] = []
 
-    report = run(
+    report = run.virtual(
         cancellation.serve,
         [Job("a", 0.01), Job("b", 0.01)],
         workers=2,
         grace=grace,
         shutdown=shutdown,
         on_event=events.append,
-        virtual_clock=True,
     )
 
     assert (report.completed, report.failed, report.cancelled, report.never_taken) == (0, 0, 0, 2)
@@ -371,9 +371,8 @@ def test_serve_after_the_shutdown_takes_nothing(flavour: Flavour, run: Run, grac
     assert events == []
 
 
-def test_serve_with_no_jobs_returns_at_once(flavour: Flavour, run: Run) -> None:
-    cancellation = flavour.workload("cancellation")
-
+@pytest.mark.clause("cancellation.serve.backlog_done")
+def test_serve_with_no_jobs_returns_at_once(cancellation: Cancellation, run: Run) -> None:
     report = run(cancellation.serve, [], workers=4, grace=None, shutdown=ShutdownSignal())
 
     assert report == ServeReport((), shutdown_requested=False)
@@ -383,7 +382,7 @@ def test_serve_with_no_jobs_returns_at_once(flavour: Flavour, run: Run) -> None:
 
 LONG_JOBS = [Job("a", 10, cleanup_seconds=0.03), Job("b", 10, cleanup_seconds=0.02), Job("c", 10, cleanup_seconds=0.01)]
 
-OUTSIDE_CANCEL: dict[str, tuple[Callable[[Any, Callable[[JobEvent], None]], Awaitable[object]], set[str]]] = {
+OUTSIDE_CANCEL: dict[str, tuple[Callable[[Cancellation, Callable[[JobEvent], None]], Awaitable[object]], set[str]]] = {
     # call: (how to make it, the jobs that have started when the cancel comes)
     "run_all_or_nothing": (lambda impl, log: impl.run_all_or_nothing(LONG_JOBS, on_event=log), {"a", "b", "c"}),
     "race_first": (lambda impl, log: impl.race_first(LONG_JOBS, stagger=None, on_event=log), {"a"}),
@@ -395,17 +394,18 @@ OUTSIDE_CANCEL: dict[str, tuple[Callable[[Any, Callable[[JobEvent], None]], Awai
 
 
 @pytest.mark.parametrize("call", list(OUTSIDE_CANCEL))
-def test_a_cancel_from_outside_runs_every_cleanup_and_propagates(flavour: Flavour, run: Run, call: str) -> None:
-    cancellation = flavour.workload("cancellation")
+@pytest.mark.clause("cancellation.cancel", "cancellation.cleanup")
+def test_a_cancel_from_outside_runs_every_cleanup_and_propagates(
+    flavour: Flavour, cancellation: Cancellation, run: Run, call: str
+) -> None:
     make_call, started = OUTSIDE_CANCEL[call]
     events: list[JobEvent] = []
 
     # The run fixture fails the test if a task (a job, a cleanup, a watcher) outlives the call.
-    cancelled = run(
+    cancelled = run.virtual(
         flavour.cancelled_after,
         0.05,
         partial(make_call, cancellation, events.append),
-        virtual_clock=True,
     )
 
     assert cancelled is True
@@ -415,35 +415,37 @@ def test_a_cancel_from_outside_runs_every_cleanup_and_propagates(flavour: Flavou
 
 
 @pytest.mark.parametrize("call", list(OUTSIDE_CANCEL))
-def test_a_cancel_before_the_first_checkpoint_starts_no_job(flavour: Flavour, run: Run, call: str) -> None:
-    cancellation = flavour.workload("cancellation")
+@pytest.mark.clause("cancellation.cleanup")
+def test_a_cancel_before_the_first_checkpoint_starts_no_job(
+    flavour: Flavour, cancellation: Cancellation, run: Run, call: str
+) -> None:
     make_call, _ = OUTSIDE_CANCEL[call]
     events: list[JobEvent] = []
 
     # Already cancelled when the jobs' tasks first run: asyncio never runs such a task, trio
     # and AnyIO run it up to its first checkpoint. Either way no job starts, and none cleans up.
-    cancelled = run(
+    cancelled = run.virtual(
         flavour.cancelled_after,
         0,
         partial(make_call, cancellation, events.append),
-        virtual_clock=True,
     )
 
     assert cancelled is True
     assert events == []
 
 
-def test_a_cancel_from_outside_lets_a_cleanup_in_progress_finish(flavour: Flavour, run: Run) -> None:
-    cancellation = flavour.workload("cancellation")
+@pytest.mark.clause("cancellation.cancel", "cancellation.cleanup")
+def test_a_cancel_from_outside_lets_a_cleanup_in_progress_finish(
+    flavour: Flavour, cancellation: Cancellation, run: Run
+) -> None:
     # "done" has finished its work and is 0.05 s into a 0.1 s cleanup when the cancel comes.
     jobs = [Job("done", 0, cleanup_seconds=0.1), Job("busy", 10, cleanup_seconds=0.01)]
     events: list[JobEvent] = []
 
-    cancelled = run(
+    cancelled = run.virtual(
         flavour.cancelled_after,
         0.05,
         partial(cancellation.run_all_or_nothing, jobs, on_event=events.append),
-        virtual_clock=True,
     )
 
     assert cancelled is True
@@ -453,46 +455,42 @@ def test_a_cancel_from_outside_lets_a_cleanup_in_progress_finish(flavour: Flavou
 
 # --- Bad input ---------------------------------------------------------------------------------
 
-BAD_INPUT: list[tuple[str, Callable[[], dict[str, Any]], type[Exception], str]] = [
-    ("Job", lambda: {"name": 3}, TypeError, "`name` must be a str, got 3"),
-    ("Job", lambda: {"name": ""}, ValueError, "`name` must not be empty"),
+BAD_JOBS: list[tuple[dict[str, Any], type[Exception], str]] = [
+    ({"name": 3}, TypeError, "`name` must be a str, got 3"),
+    ({"name": ""}, ValueError, "`name` must not be empty"),
     (
-        "Job",
-        lambda: {"name": "a", "work_seconds": "1"},
+        {"name": "a", "work_seconds": "1"},
         TypeError,
         "`work_seconds` must be a number of seconds, got '1'",
     ),
-    ("Job", lambda: {"name": "a", "work_seconds": -1}, ValueError, "`work_seconds` must be >= 0, got -1"),
+    ({"name": "a", "work_seconds": -1}, ValueError, "`work_seconds` must be >= 0, got -1"),
     (
-        "Job",
-        lambda: {"name": "a", "work_seconds": math.inf},
+        {"name": "a", "work_seconds": math.inf},
         ValueError,
         "`work_seconds` must be finite, got inf",
     ),
     (
-        "Job",
-        lambda: {"name": "a", "cleanup_seconds": math.nan},
+        {"name": "a", "cleanup_seconds": math.nan},
         ValueError,
         "`cleanup_seconds` must be >= 0, got nan",
     ),
     (
-        "Job",
-        lambda: {"name": "a", "cleanup_seconds": True},
+        {"name": "a", "cleanup_seconds": True},
         TypeError,
         "`cleanup_seconds` must be a number of seconds, got True",
     ),
     (
-        "Job",
-        lambda: {"name": "a", "error": ValueError("x")},
+        {"name": "a", "error": ValueError("x")},
         TypeError,
         "`error` must be an Exception subclass or None, got ValueError('x')",
     ),
     (
-        "Job",
-        lambda: {"name": "a", "error": KeyboardInterrupt},
+        {"name": "a", "error": KeyboardInterrupt},
         TypeError,
         "`error` must be an Exception subclass or None, got <class 'KeyboardInterrupt'>",
     ),
+]
+BAD_INPUT: list[tuple[str, Callable[[], dict[str, Any]], type[Exception], str]] = [
     ("run_all_or_nothing", lambda: {"jobs": [Job("a"), "b"]}, TypeError, "`jobs[1]` must be a Job, got 'b'"),
     (
         "run_all_or_nothing",
@@ -529,25 +527,28 @@ BAD_INPUT: list[tuple[str, Callable[[], dict[str, Any]], type[Exception], str]] 
 
 
 @pytest.mark.parametrize(("call", "make_kwargs", "error", "message"), BAD_INPUT, ids=[case[3] for case in BAD_INPUT])
+@pytest.mark.clause("cancellation.all.args", "cancellation.race.args", "cancellation.serve.args")
 def test_bad_input_fails_alike_everywhere(
-    flavour: Flavour,
+    cancellation: Cancellation,
     run: Run,
     call: str,
     make_kwargs: Callable[[], dict[str, Any]],
     error: type[Exception],
     message: str,
 ) -> None:
-    cancellation = flavour.workload("cancellation")
     defaults: dict[str, Any] = {"jobs": [Job("a")]}
     if call == "serve":
         defaults.update(workers=1, grace=None, shutdown=ShutdownSignal())
 
     async def scenario() -> None:
-        kwargs = make_kwargs()  # Job(...) cases fail here, inside the loop like the others
-        if call == "Job":
-            Job(**kwargs)
-        else:
-            await getattr(cancellation, call)(**{**defaults, **kwargs})
+        await getattr(cancellation, call)(**{**defaults, **make_kwargs()})
 
     with pytest.raises(error, match=f"^{re.escape(message)}$"):
         run(scenario)
+
+
+@pytest.mark.parametrize(("kwargs", "error", "message"), BAD_JOBS, ids=[m for _, _, m in BAD_JOBS])
+def test_a_bad_job_is_refused_when_made(kwargs: dict[str, Any], error: type[Exception], message: str) -> None:
+    # Plain data, the same on every flavour: checked once.
+    with pytest.raises(error, match=f"^{re.escape(message)}$"):
+        Job(**kwargs)

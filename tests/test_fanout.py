@@ -15,19 +15,19 @@ from typing import Any
 import httpx
 import pytest
 
-from shared.fanout import ErrorKind, FanoutError, FetchResult
+from shared.fanout import ErrorKind, Fanout, FanoutError, FetchResult
 from tests.helpers import Run, threads_left
 from triptych.flavours import Flavour
 from triptych.server import DROP_SENT, LoopbackServer
 
 
-async def _collect(fanout: Any, urls: list[str], **kwargs: Any) -> list[FetchResult]:
+async def _collect(fanout: Fanout, urls: list[str], **kwargs: Any) -> list[FetchResult]:
     async with fanout.fetch_as_completed(urls, **kwargs) as results:
         return [result async for result in results]
 
 
-def test_results_come_back_in_input_order(flavour: Flavour, run: Run, server: LoopbackServer) -> None:
-    fanout = flavour.workload("fanout")
+@pytest.mark.clause("fanout.order")
+def test_results_come_back_in_input_order(fanout: Fanout, run: Run, server: LoopbackServer) -> None:
     # Later URLs answer sooner, so completion order is roughly the reverse of input order.
     urls = [f"{server.url}/bytes/{size}?delay={(20 - size) * 5}" for size in range(20)]
 
@@ -41,10 +41,10 @@ def test_results_come_back_in_input_order(flavour: Flavour, run: Run, server: Lo
 
 
 @pytest.mark.parametrize(("count", "limit"), [(30, 5), (3, 10)])
+@pytest.mark.clause("fanout.limit")
 def test_limit_is_reached_and_never_exceeded(
-    flavour: Flavour, run: Run, server: LoopbackServer, count: int, limit: int
+    fanout: Fanout, run: Run, server: LoopbackServer, count: int, limit: int
 ) -> None:
-    fanout = flavour.workload("fanout")
     peak = min(count, limit)
     # /hold/<peak> answers only once `peak` requests are in flight together: every request
     # succeeding proves `peak` was reached; the server's own maximum proves no more were.
@@ -58,10 +58,10 @@ def test_limit_is_reached_and_never_exceeded(
     assert stats.served == count
 
 
+@pytest.mark.clause("fanout.failures")
 def test_failures_are_recorded_and_the_rest_go_on(
-    flavour: Flavour, run: Run, server: LoopbackServer, refused_url: str
+    fanout: Fanout, run: Run, server: LoopbackServer, refused_url: str
 ) -> None:
-    fanout = flavour.workload("fanout")
     urls = [
         f"{server.url}/bytes/10",
         f"{server.url}/status/503",
@@ -86,8 +86,8 @@ def test_failures_are_recorded_and_the_rest_go_on(
     assert all(r.detail for r in results if not r.ok)
 
 
-def test_timeout_is_recorded_for_its_url(flavour: Flavour, run: Run, server: LoopbackServer) -> None:
-    fanout = flavour.workload("fanout")
+@pytest.mark.clause("fanout.timeout")
+def test_timeout_is_recorded_for_its_url(fanout: Fanout, run: Run, server: LoopbackServer) -> None:
     # Neither request can ever finish, so the outcome does not depend on the machine's speed.
     # The trickle sends a byte a second: httpx's per-read timeout would never fire on it.
     urls = [f"{server.url}/hang", f"{server.url}/trickle/1000?interval=1000"]
@@ -100,18 +100,17 @@ def test_timeout_is_recorded_for_its_url(flavour: Flavour, run: Run, server: Loo
     ]
 
 
-def test_generous_timeout_leaves_fast_requests_alone(flavour: Flavour, run: Run, server: LoopbackServer) -> None:
-    fanout = flavour.workload("fanout")
-
+@pytest.mark.clause("fanout.timeout")
+def test_generous_timeout_leaves_fast_requests_alone(fanout: Fanout, run: Run, server: LoopbackServer) -> None:
     results = run(fanout.fetch_all, [f"{server.url}/bytes/7"] * 3, limit=3, timeout=30)
 
     assert [(r.status, r.size, r.error) for r in results] == [(200, 7, None)] * 3
 
 
+@pytest.mark.clause("fanout.fail_fast")
 def test_fail_fast_cancels_the_rest_and_raises_one_shared_error(
-    flavour: Flavour, run: Run, server: LoopbackServer
+    fanout: Fanout, run: Run, server: LoopbackServer
 ) -> None:
-    fanout = flavour.workload("fanout")
     failing = f"{server.url}/hold/4?status=500"
     # The failure is answered only once the three hanging requests are in flight with it.
     urls = [f"{server.url}/hang"] * 3 + [failing]
@@ -129,8 +128,8 @@ def test_fail_fast_cancels_the_rest_and_raises_one_shared_error(
     assert (stats.max_in_flight, stats.in_flight, stats.open_connections) == (4, 0, 0)
 
 
-def test_fail_fast_on_timeout_raises_the_shared_error(flavour: Flavour, run: Run, server: LoopbackServer) -> None:
-    fanout = flavour.workload("fanout")
+@pytest.mark.clause("fanout.fail_fast", "fanout.timeout")
+def test_fail_fast_on_timeout_raises_the_shared_error(fanout: Fanout, run: Run, server: LoopbackServer) -> None:
     urls = [f"{server.url}/hang", f"{server.url}/hang"]
 
     with pytest.raises(FanoutError) as caught:
@@ -142,8 +141,8 @@ def test_fail_fast_on_timeout_raises_the_shared_error(flavour: Flavour, run: Run
     assert caught.value.__cause__ is not None
 
 
-def test_a_callers_client_is_used_and_left_open(flavour: Flavour, run: Run, server: LoopbackServer) -> None:
-    fanout = flavour.workload("fanout")
+@pytest.mark.clause("fanout.client")
+def test_a_callers_client_is_used_and_left_open(fanout: Fanout, run: Run, server: LoopbackServer) -> None:
     urls = [f"{server.url}/bytes/{n}" for n in range(1, 6)]
     seen: list[str] = []
 
@@ -162,8 +161,8 @@ def test_a_callers_client_is_used_and_left_open(flavour: Flavour, run: Run, serv
     assert closed_by_call is False
 
 
-def test_a_host_name_leaves_no_thread_of_the_call_running(flavour: Flavour, run: Run, server: LoopbackServer) -> None:
-    fanout = flavour.workload("fanout")
+@pytest.mark.clause("fanout.left_running")
+def test_a_host_name_leaves_no_thread_of_the_call_running(fanout: Fanout, run: Run, server: LoopbackServer) -> None:
     # `localhost` is resolved in a worker thread; 127.0.0.1 would need none.
     url = server.url.replace("127.0.0.1", "localhost")
     before = set(threading.enumerate())
@@ -174,9 +173,8 @@ def test_a_host_name_leaves_no_thread_of_the_call_running(flavour: Flavour, run:
     assert threads_left(before) == []
 
 
-def test_no_urls_give_no_results(flavour: Flavour, run: Run) -> None:
-    fanout = flavour.workload("fanout")
-
+@pytest.mark.clause("fanout.empty", "fanout.as_completed")
+def test_no_urls_give_no_results(fanout: Fanout, run: Run) -> None:
     assert run(fanout.fetch_all, [], limit=3) == []
     assert run(_collect, fanout, [], limit=3) == []
 
@@ -252,10 +250,10 @@ BAD_INPUT = [
 
 @pytest.mark.parametrize("form", ["fetch_all", "fetch_as_completed"])
 @pytest.mark.parametrize(("kwargs", "error", "message"), BAD_INPUT, ids=[m for _, _, m in BAD_INPUT])
+@pytest.mark.clause("fanout.args")
 def test_bad_input_fails_alike_everywhere(
-    flavour: Flavour, run: Run, form: str, kwargs: dict[str, Any], error: type[Exception], message: str
+    fanout: Fanout, run: Run, form: str, kwargs: dict[str, Any], error: type[Exception], message: str
 ) -> None:
-    fanout = flavour.workload("fanout")
     kwargs = {"urls": ["http://127.0.0.1:9/"], **kwargs}
     call = fanout.fetch_all if form == "fetch_all" else (lambda **kw: _collect(fanout, **kw))
 
@@ -270,10 +268,10 @@ def test_bad_input_fails_alike_everywhere(
 @pytest.mark.parametrize(
     "bad", ["http://127.0.0.1:abc/", "http://127.0.0.1:99999/", "http://[::1", "ftp://x/"], ids=repr
 )
+@pytest.mark.clause("fanout.args")
 def test_a_bad_url_anywhere_is_refused_before_any_request(
-    flavour: Flavour, run: Run, server: LoopbackServer, form: str, bad: str
+    fanout: Fanout, run: Run, server: LoopbackServer, form: str, bad: str
 ) -> None:
-    fanout = flavour.workload("fanout")
     urls = [f"{server.url}/bytes/1"] * 3 + [bad]
     call = fanout.fetch_all if form == "fetch_all" else (lambda *a, **kw: _collect(fanout, *a, **kw))
 
@@ -282,8 +280,8 @@ def test_a_bad_url_anywhere_is_refused_before_any_request(
     assert server.stats().served == 0
 
 
-def test_as_completed_yields_in_completion_order(flavour: Flavour, run: Run, server: LoopbackServer) -> None:
-    fanout = flavour.workload("fanout")
+@pytest.mark.clause("fanout.as_completed")
+def test_as_completed_yields_in_completion_order(fanout: Fanout, run: Run, server: LoopbackServer) -> None:
     slow, fast = f"{server.url}/bytes/1?delay=1000", f"{server.url}/bytes/2"
 
     results = run(_collect, fanout, [slow, fast], limit=2)
@@ -291,8 +289,8 @@ def test_as_completed_yields_in_completion_order(flavour: Flavour, run: Run, ser
     assert [(r.index, r.url, r.size) for r in results] == [(1, fast, 2), (0, slow, 1)]
 
 
-def test_as_completed_gives_every_result_once(flavour: Flavour, run: Run, server: LoopbackServer) -> None:
-    fanout = flavour.workload("fanout")
+@pytest.mark.clause("fanout.as_completed")
+def test_as_completed_gives_every_result_once(fanout: Fanout, run: Run, server: LoopbackServer) -> None:
     urls = [f"{server.url}/bytes/{n}" for n in range(50)] + [f"{server.url}/status/500"]
 
     results = run(_collect, fanout, urls, limit=7)
@@ -302,8 +300,8 @@ def test_as_completed_gives_every_result_once(flavour: Flavour, run: Run, server
     assert results[[r.index for r in results].index(50)].error is ErrorKind.STATUS
 
 
-def test_breaking_out_of_as_completed_cancels_everything(flavour: Flavour, run: Run, server: LoopbackServer) -> None:
-    fanout = flavour.workload("fanout")
+@pytest.mark.clause("fanout.as_completed.exit")
+def test_breaking_out_of_as_completed_cancels_everything(fanout: Fanout, run: Run, server: LoopbackServer) -> None:
     first = f"{server.url}/hold/4"
     urls = [first] + [f"{server.url}/hang"] * 3
 
@@ -321,27 +319,28 @@ def test_breaking_out_of_as_completed_cancels_everything(flavour: Flavour, run: 
     assert (stats.max_in_flight, stats.in_flight, stats.open_connections) == (4, 0, 0)
 
 
-def test_closing_the_iterator_stops_the_fetches(flavour: Flavour, run: Run, server: LoopbackServer) -> None:
-    fanout = flavour.workload("fanout")
+@pytest.mark.clause("fanout.as_completed.exit")
+def test_closing_the_iterator_stops_the_fetches(
+    flavour: Flavour, fanout: Fanout, run: Run, server: LoopbackServer
+) -> None:
     urls = [f"{server.url}/hold/3"] + [f"{server.url}/hang"] * 2
 
-    async def scenario() -> int:
-        async with fanout.fetch_as_completed(urls, limit=3) as results:
+    async def scenario() -> None:
+        # The counters are read with the flavour's own client: a blocking read would hold the loop.
+        async with httpx.AsyncClient() as counters, fanout.fetch_as_completed(urls, limit=3) as results:
             await anext(results)
             await results.aclose()
-            # Still inside the block: the hanging fetches must go away on their own.
-            polls = 0
-            while server.stats().in_flight:
-                polls += 1
+            # Still inside the block: the hanging fetches must go away on their own (the run's
+            # timeout fails the test if they never do).
+            while (await counters.get(f"{server.url}/stats")).json()["in_flight"]:
                 await flavour.sleep(0.01)
-            return polls
 
     run(scenario)
     assert server.wait_idle().open_connections == 0
 
 
-def test_fail_fast_in_as_completed_raises_out_of_the_block(flavour: Flavour, run: Run, server: LoopbackServer) -> None:
-    fanout = flavour.workload("fanout")
+@pytest.mark.clause("fanout.as_completed.exit", "fanout.fail_fast")
+def test_fail_fast_in_as_completed_raises_out_of_the_block(fanout: Fanout, run: Run, server: LoopbackServer) -> None:
     failing = f"{server.url}/hold/3?status=502"
     urls = [f"{server.url}/hang", f"{server.url}/hang", failing]
 
@@ -354,8 +353,8 @@ def test_fail_fast_in_as_completed_raises_out_of_the_block(flavour: Flavour, run
     assert server.wait_idle().open_connections == 0
 
 
-def test_an_error_in_the_block_comes_out_bare(flavour: Flavour, run: Run, server: LoopbackServer) -> None:
-    fanout = flavour.workload("fanout")
+@pytest.mark.clause("fanout.as_completed.exit")
+def test_an_error_in_the_block_comes_out_bare(fanout: Fanout, run: Run, server: LoopbackServer) -> None:
     urls = [f"{server.url}/hold/2", f"{server.url}/hang"]
 
     class Stop(Exception):

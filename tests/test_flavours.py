@@ -4,13 +4,15 @@ loop, and a clear error when one can't run."""
 from __future__ import annotations
 
 import asyncio
+import importlib
 import sys
 from collections import Counter
 
 import pytest
 
+import shared
 from tests.helpers import Run
-from triptych.flavours import FLAVOUR_NAMES, FLAVOURS, Flavour, FlavourUnavailable
+from triptych.flavours import FLAVOUR_NAMES, FLAVOURS, SLOW_CALLBACK, Flavour, FlavourUnavailable
 
 SIX = ("asyncio", "asyncio+uvloop", "trio", "anyio-asyncio", "anyio-uvloop", "anyio-trio")
 EAGER = sys.version_info >= (3, 12)
@@ -105,3 +107,32 @@ def test_an_unknown_flavour_names_the_valid_ones() -> None:
     with pytest.raises(ValueError, match="unknown flavour 'curio'; choose from asyncio, asyncio"):
         get("curio")
     assert [get(name) for name in EXPECTED] == list(FLAVOURS)
+
+
+async def _asyncio_debug() -> tuple[bool, float] | None:
+    """The running asyncio loop's debug mode and slow-callback bound; None on Trio's loop."""
+    if _loop_name() == "trio":
+        return None
+    loop = asyncio.get_running_loop()
+    return loop.get_debug(), loop.slow_callback_duration
+
+
+def test_the_suite_runs_asyncio_loops_in_debug_mode(flavour: Flavour, run: Run) -> None:
+    expected = None if flavour.loop == "trio" else (True, SLOW_CALLBACK)
+
+    assert run(_asyncio_debug) == expected
+    assert run.virtual(_asyncio_debug) == expected
+
+
+def test_a_flavour_runs_without_debug_mode_unless_asked(flavour: Flavour) -> None:
+    # The benchmarks run this way: debug mode slows asyncio down.
+    expected = None if flavour.loop == "trio" else (False, 0.1)
+
+    assert flavour.run(_asyncio_debug) == expected
+
+
+@pytest.mark.parametrize("workload", shared.WORKLOADS)
+def test_each_workload_fixture_is_the_flavours_module(
+    flavour: Flavour, workload: str, request: pytest.FixtureRequest
+) -> None:
+    assert request.getfixturevalue(workload) is importlib.import_module(f"{flavour.package}.{workload}")

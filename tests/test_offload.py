@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from shared.offload import OffloadError, Report
+from shared.offload import Offload, OffloadError, Report
 from tests.helpers import Run
 from triptych.flavours import Flavour
 
@@ -85,8 +85,8 @@ async def _in_loop(calls: Calls, call: Callable[[], Any]) -> Any:
 # --- Results, order and the bound ----------------------------------------------------------
 
 
-def test_results_come_back_in_input_order_however_the_calls_finish(flavour: Flavour, run: Run) -> None:
-    offload = flavour.workload("offload")
+@pytest.mark.clause("offload.order")
+def test_results_come_back_in_input_order_however_the_calls_finish(offload: Offload, run: Run) -> None:
     count = 6
     done = [threading.Event() for _ in range(count)]
     calls = Calls()
@@ -111,10 +111,10 @@ def test_results_come_back_in_input_order_however_the_calls_finish(flavour: Flav
 
 
 @pytest.mark.parametrize("limit", [1, 3, 8, 41])
-def test_at_most_limit_calls_run_at_once_and_exactly_limit_do(flavour: Flavour, run: Run, limit: int) -> None:
+@pytest.mark.clause("offload.limit")
+def test_at_most_limit_calls_run_at_once_and_exactly_limit_do(offload: Offload, run: Run, limit: int) -> None:
     # 8 is more than asyncio's default executor holds here (min(32, cpus + 4)); 41 is more
     # than Trio's and AnyIO's default thread limiter (40): the bound is `limit`, not theirs.
-    offload = flavour.workload("offload")
     calls = Calls()
     in_threads, peak = 0, 0
 
@@ -138,8 +138,8 @@ def test_at_most_limit_calls_run_at_once_and_exactly_limit_do(flavour: Flavour, 
     assert peak == limit
 
 
-def test_no_items_return_an_empty_list_and_start_no_thread(flavour: Flavour, run: Run) -> None:
-    offload = flavour.workload("offload")
+@pytest.mark.clause("offload.empty")
+def test_no_items_return_an_empty_list_and_start_no_thread(offload: Offload, run: Run) -> None:
     calls = Calls()
 
     async def scenario() -> tuple[list[Any], bool]:
@@ -154,9 +154,8 @@ def test_no_items_return_an_empty_list_and_start_no_thread(flavour: Flavour, run
     assert calls.log == []
 
 
-def test_each_call_runs_in_a_copy_of_the_callers_context(flavour: Flavour, run: Run) -> None:
-    offload = flavour.workload("offload")
-
+@pytest.mark.clause("offload.context")
+def test_each_call_runs_in_a_copy_of_the_callers_context(offload: Offload, run: Run) -> None:
     def read_then_write(item: int) -> str:
         seen = request_id.get()
         request_id.set(f"set by call {item}")
@@ -178,10 +177,10 @@ def test_each_call_runs_in_a_copy_of_the_callers_context(flavour: Flavour, run: 
 
 
 @pytest.mark.parametrize("abandon", [False, True], ids=["waits", "abandons"])
+@pytest.mark.clause("offload.failure", "offload.cancel")
 def test_a_failing_call_raises_one_shared_error_with_its_exception_as_cause(
-    flavour: Flavour, run: Run, abandon: bool
+    offload: Offload, run: Run, abandon: bool
 ) -> None:
-    offload = flavour.workload("offload")
     limit = 3
     calls = Calls()
     failure: dict[str, Any] = {}
@@ -220,8 +219,8 @@ def test_a_failing_call_raises_one_shared_error_with_its_exception_as_cause(
         assert finished_first == sorted(calls.started)
 
 
-def test_calls_failing_together_still_raise_one_shared_error(flavour: Flavour, run: Run) -> None:
-    offload = flavour.workload("offload")
+@pytest.mark.clause("offload.failure")
+def test_calls_failing_together_still_raise_one_shared_error(offload: Offload, run: Run) -> None:
     calls = Calls()
     errors = {item: Boom(f"item {item}") for item in range(4)}
 
@@ -242,10 +241,10 @@ def test_calls_failing_together_still_raise_one_shared_error(flavour: Flavour, r
 
 
 @pytest.mark.parametrize("abandon", [False, True], ids=["waits", "abandons"])
+@pytest.mark.clause("offload.cancel")
 def test_a_cancel_drops_the_waiting_calls_and_waits_for_the_running_ones(
-    flavour: Flavour, run: Run, abandon: bool
+    flavour: Flavour, offload: Offload, run: Run, abandon: bool
 ) -> None:
-    offload = flavour.workload("offload")
     limit = 2
     calls = Calls()
 
@@ -279,8 +278,8 @@ def test_a_cancel_drops_the_waiting_calls_and_waits_for_the_running_ones(
 # --- Reports back to the loop --------------------------------------------------------------
 
 
-def test_reports_run_in_the_loop_in_order(flavour: Flavour, run: Run) -> None:
-    offload = flavour.workload("offload")
+@pytest.mark.clause("offload.report")
+def test_reports_run_in_the_loop_in_order(flavour: Flavour, offload: Offload, run: Run) -> None:
     progress: list[tuple[int, object, int]] = []
 
     def count_up(item: int, report: Report) -> list[bool]:
@@ -302,8 +301,10 @@ def test_reports_run_in_the_loop_in_order(flavour: Flavour, run: Run) -> None:
     assert {thread for _, _, thread in progress} == {loop_thread}
 
 
-def test_a_cancel_makes_report_return_false_and_the_call_waits_for_the_threads(flavour: Flavour, run: Run) -> None:
-    offload = flavour.workload("offload")
+@pytest.mark.clause("offload.report", "offload.cancel")
+def test_a_cancel_makes_report_return_false_and_the_call_waits_for_the_threads(
+    flavour: Flavour, offload: Offload, run: Run
+) -> None:
     limit = 2
     calls = Calls()
     progress: dict[int, list[object]] = {}
@@ -350,8 +351,8 @@ def test_a_cancel_makes_report_return_false_and_the_call_waits_for_the_threads(f
         assert len(reported) - len(went_on) in (0, 1)
 
 
-def test_an_error_from_on_progress_is_raised_by_report_in_the_thread(flavour: Flavour, run: Run) -> None:
-    offload = flavour.workload("offload")
+@pytest.mark.clause("offload.report")
+def test_an_error_from_on_progress_is_raised_by_report_in_the_thread(offload: Offload, run: Run) -> None:
     refused = Boom("progress refused")
 
     def work(item: int, report: Report) -> str:
@@ -376,8 +377,10 @@ def test_an_error_from_on_progress_is_raised_by_report_in_the_thread(flavour: Fl
     )
 
 
-def test_a_report_that_has_started_runs_to_its_end_when_the_call_is_cancelled(flavour: Flavour, run: Run) -> None:
-    offload = flavour.workload("offload")
+@pytest.mark.clause("offload.report")
+def test_a_report_that_has_started_runs_to_its_end_when_the_call_is_cancelled(
+    flavour: Flavour, offload: Offload, run: Run
+) -> None:
     reporting = threading.Event()
     completed: list[object] = []
     answers: list[bool] = []
@@ -452,10 +455,10 @@ BAD_CALLS = [
 
 
 @pytest.mark.parametrize(("reporting", "kwargs", "error", "message"), BAD_CALLS)
+@pytest.mark.clause("offload.args", "offload.reporting.args")
 def test_bad_input_fails_alike_everywhere_before_any_call(
-    flavour: Flavour, run: Run, reporting: bool, kwargs: dict[str, Any], error: type[Exception], message: str
+    offload: Offload, run: Run, reporting: bool, kwargs: dict[str, Any], error: type[Exception], message: str
 ) -> None:
-    offload = flavour.workload("offload")
     called: list[object] = []
     defaults: dict[str, Any] = {"func": called.append, "items": range(3), "limit": 2}
     if reporting:

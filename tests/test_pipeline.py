@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from shared.pipeline import PipelineError, PipelineReport
+from shared.pipeline import Pipeline, PipelineError, PipelineReport
 from tests.helpers import Run
 from triptych.flavours import Flavour
 
@@ -75,10 +75,10 @@ class Recorder:
     [(1, 1, 1), (3, 4, 2), (2, 7, 5), (4, 2, 64)],
     ids=lambda value: str(value),
 )
+@pytest.mark.clause("pipeline.once")
 def test_every_item_is_handled_exactly_once(
-    flavour: Flavour, run: Run, producers: int, consumers: int, buffer: int
+    flavour: Flavour, pipeline: Pipeline, run: Run, producers: int, consumers: int, buffer: int
 ) -> None:
-    pipeline = flavour.workload("pipeline")
     items = [n % 37 for n in range(300)]  # repeats on purpose: handled once per occurrence
     handled: list[int] = []
 
@@ -99,8 +99,8 @@ def test_every_item_is_handled_exactly_once(
     assert 0 <= report.max_buffered <= buffer
 
 
-def test_one_producer_and_one_consumer_keep_input_order(flavour: Flavour, run: Run) -> None:
-    pipeline = flavour.workload("pipeline")
+@pytest.mark.clause("pipeline.once")
+def test_one_producer_and_one_consumer_keep_input_order(flavour: Flavour, pipeline: Pipeline, run: Run) -> None:
     recorder = Recorder(flavour, [f"item-{n}" for n in range(60)])
 
     report = run(pipeline.run_pipeline, recorder.source(), handler=recorder.handler, consumers=1, buffer=3)
@@ -110,8 +110,8 @@ def test_one_producer_and_one_consumer_keep_input_order(flavour: Flavour, run: R
     assert report.produced_per_producer == (60,)
 
 
-def test_no_items_give_a_report_of_zeros(flavour: Flavour, run: Run) -> None:
-    pipeline = flavour.workload("pipeline")
+@pytest.mark.clause("pipeline.empty")
+def test_no_items_give_a_report_of_zeros(flavour: Flavour, pipeline: Pipeline, run: Run) -> None:
     recorder = Recorder(flavour, [])
 
     report = run(pipeline.run_pipeline, recorder.source(), handler=recorder.handler, consumers=3, buffer=2, producers=2)
@@ -126,21 +126,20 @@ def test_no_items_give_a_report_of_zeros(flavour: Flavour, run: Run) -> None:
 @pytest.mark.parametrize(
     ("producers", "consumers", "buffer"), [(1, 1, 1), (2, 1, 3), (3, 2, 4)], ids=lambda value: str(value)
 )
+@pytest.mark.clause("pipeline.backpressure")
 def test_a_slow_consumer_fills_the_buffer_and_holds_the_producers_back(
-    flavour: Flavour, run: Run, producers: int, consumers: int, buffer: int
+    flavour: Flavour, pipeline: Pipeline, run: Run, producers: int, consumers: int, buffer: int
 ) -> None:
-    pipeline = flavour.workload("pipeline")
     count = 40
     recorder = Recorder(flavour, list(range(count)), delay=SLOW)
 
-    report = run(
+    report = run.virtual(
         pipeline.run_pipeline,
         recorder.source(),
         handler=recorder.handler,
         consumers=consumers,
         buffer=buffer,
         producers=producers,
-        virtual_clock=True,
     )
 
     assert Counter(recorder.handled) == Counter(range(count))
@@ -156,19 +155,20 @@ def test_a_slow_consumer_fills_the_buffer_and_holds_the_producers_back(
     assert report.producer_waits * consumers >= count - (consumers + buffer + producers)
 
 
-def test_consumers_drain_what_is_left_after_the_producers_finish(flavour: Flavour, run: Run) -> None:
-    pipeline = flavour.workload("pipeline")
+@pytest.mark.clause("pipeline.input_end")
+def test_consumers_drain_what_is_left_after_the_producers_finish(
+    flavour: Flavour, pipeline: Pipeline, run: Run
+) -> None:
     count, buffer = 20, 4
     recorder = Recorder(flavour, list(range(count)), delay=SLOW)
 
-    report = run(
+    report = run.virtual(
         pipeline.run_pipeline,
         recorder.source(),
         handler=recorder.handler,
         consumers=2,
         buffer=buffer,
         producers=2,
-        virtual_clock=True,
     )
 
     # The source ran dry once, with at least a full buffer still to handle...
@@ -179,18 +179,19 @@ def test_consumers_drain_what_is_left_after_the_producers_finish(flavour: Flavou
     assert report.items_handled == count
 
 
-def test_a_buffer_that_holds_everything_never_makes_a_producer_wait(flavour: Flavour, run: Run) -> None:
-    pipeline = flavour.workload("pipeline")
+@pytest.mark.clause("pipeline.backpressure")
+def test_a_buffer_that_holds_everything_never_makes_a_producer_wait(
+    flavour: Flavour, pipeline: Pipeline, run: Run
+) -> None:
     recorder = Recorder(flavour, list(range(30)), delay=SLOW)
 
-    report = run(
+    report = run.virtual(
         pipeline.run_pipeline,
         recorder.source(),
         handler=recorder.handler,
         consumers=2,
         buffer=30,
         producers=2,
-        virtual_clock=True,
     )
 
     assert report.producer_waits == 0
@@ -198,8 +199,8 @@ def test_a_buffer_that_holds_everything_never_makes_a_producer_wait(flavour: Fla
     assert Counter(recorder.handled) == Counter(range(30))
 
 
-def test_consumers_handle_items_at_the_same_time(flavour: Flavour, run: Run) -> None:
-    pipeline = flavour.workload("pipeline")
+@pytest.mark.clause("pipeline.tasks")
+def test_consumers_handle_items_at_the_same_time(flavour: Flavour, pipeline: Pipeline, run: Run) -> None:
     consumers = 4
     in_flight, peak = 0, 0
 
@@ -213,13 +214,12 @@ def test_consumers_handle_items_at_the_same_time(flavour: Flavour, run: Run) -> 
         finally:
             in_flight -= 1
 
-    report = run(
+    report = run.virtual(
         pipeline.run_pipeline,
         range(12),
         handler=handler,
         consumers=consumers,
         buffer=2,
-        virtual_clock=True,
     )
 
     assert peak == consumers
@@ -235,8 +235,10 @@ class Boom(Exception):
     pass
 
 
-def test_a_failing_handler_cancels_everything_and_raises_one_shared_error(flavour: Flavour, run: Run) -> None:
-    pipeline = flavour.workload("pipeline")
+@pytest.mark.clause("pipeline.handler_error")
+def test_a_failing_handler_cancels_everything_and_raises_one_shared_error(
+    flavour: Flavour, pipeline: Pipeline, run: Run
+) -> None:
     consumers = 3
     started: list[int] = []
     unwound: list[int] = []
@@ -270,8 +272,8 @@ def test_a_failing_handler_cancels_everything_and_raises_one_shared_error(flavou
     assert completed == []
 
 
-def test_handlers_failing_together_still_raise_one_shared_error(flavour: Flavour, run: Run) -> None:
-    pipeline = flavour.workload("pipeline")
+@pytest.mark.clause("pipeline.handler_error")
+def test_handlers_failing_together_still_raise_one_shared_error(flavour: Flavour, pipeline: Pipeline, run: Run) -> None:
     started: list[int] = []
 
     async def handler(item: int) -> None:
@@ -289,8 +291,10 @@ def test_handlers_failing_together_still_raise_one_shared_error(flavour: Flavour
     assert str(caught.value.__cause__) == f"item {caught.value.item}"
 
 
-def test_an_error_from_the_items_stops_everything_and_comes_out_unchanged(flavour: Flavour, run: Run) -> None:
-    pipeline = flavour.workload("pipeline")
+@pytest.mark.clause("pipeline.items_error")
+def test_an_error_from_the_items_stops_everything_and_comes_out_unchanged(
+    flavour: Flavour, pipeline: Pipeline, run: Run
+) -> None:
     broken = LookupError("the source broke")
     recorder = Recorder(flavour, list(range(10)), delay=SLOW)
     unwound: list[int] = []
@@ -306,13 +310,12 @@ def test_an_error_from_the_items_stops_everything_and_comes_out_unchanged(flavou
             unwound.append(item)
 
     with pytest.raises(LookupError) as caught:
-        run(
+        run.virtual(
             pipeline.run_pipeline,
             source(),
             handler=handler,
             consumers=2,
             buffer=2,
-            virtual_clock=True,
         )
 
     assert caught.value is broken
@@ -324,8 +327,10 @@ def test_an_error_from_the_items_stops_everything_and_comes_out_unchanged(flavou
 @pytest.mark.parametrize(
     ("count", "buffer"), [(100, 2), (5, 10)], ids=["producers-waiting-for-room", "producers-finished"]
 )
-def test_a_cancel_from_outside_stops_everything(flavour: Flavour, run: Run, count: int, buffer: int) -> None:
-    pipeline = flavour.workload("pipeline")
+@pytest.mark.clause("pipeline.cancel")
+def test_a_cancel_from_outside_stops_everything(
+    flavour: Flavour, pipeline: Pipeline, run: Run, count: int, buffer: int
+) -> None:
     consumers = 3
     recorder = Recorder(flavour, list(range(count)), delay=FOREVER)
     unwound: list[int] = []
@@ -349,7 +354,7 @@ def test_a_cancel_from_outside_stops_everything(flavour: Flavour, run: Run, coun
         assert recorder.taken == taken
         return cancelled, taken
 
-    cancelled, taken = run(scenario, virtual_clock=True)
+    cancelled, taken = run.virtual(scenario)
 
     assert cancelled is True
     assert len(recorder.started) == consumers
@@ -382,10 +387,10 @@ BAD_INPUT = [
 
 
 @pytest.mark.parametrize(("kwargs", "error", "message"), BAD_INPUT, ids=[m for _, _, m in BAD_INPUT])
+@pytest.mark.clause("pipeline.args")
 def test_bad_input_fails_alike_everywhere(
-    flavour: Flavour, run: Run, kwargs: dict[str, Any], error: type[Exception], message: str
+    pipeline: Pipeline, run: Run, kwargs: dict[str, Any], error: type[Exception], message: str
 ) -> None:
-    pipeline = flavour.workload("pipeline")
     kwargs = {"items": range(3), "handler": _handler, "consumers": 2, "buffer": 2, **kwargs}
 
     async def scenario() -> None:

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from shared.streams import HOST, ConnectionReport, EchoServer, ErrorKind, StreamError, frame
+from shared.streams import HOST, ConnectionReport, EchoServer, ErrorKind, StreamError, Streams, frame
 from tests.helpers import Run
 from triptych.flavours import Flavour
 
@@ -198,8 +198,8 @@ def _by_index(server: EchoServer) -> list[ConnectionReport]:
 # --- Every byte back, in order, per connection --------------------------------------------
 
 
-def test_every_byte_comes_back_in_order_on_every_connection(flavour: Flavour, run: Run) -> None:
-    streams = flavour.workload("streams")
+@pytest.mark.clause("streams.server.frames", "streams.echo.window", "streams.echo.half_close")
+def test_every_byte_comes_back_in_order_on_every_connection(flavour: Flavour, streams: Streams, run: Run) -> None:
     # Per client: empty, small and 64 KiB+ messages, each tagged with its client and place.
     loads = [
         [f"{client}:{n}:".encode() + bytes([n % 256]) * (n * 997 % 70_000) for n in range(client * 3, client * 3 + 12)]
@@ -227,8 +227,8 @@ def test_every_byte_comes_back_in_order_on_every_connection(flavour: Flavour, ru
     assert server.bytes_received == server.bytes_echoed == sum(r.bytes_echoed for r in reports) == total
 
 
-def test_frames_split_and_merged_by_the_peer_come_back_whole(flavour: Flavour, run: Run) -> None:
-    streams = flavour.workload("streams")
+@pytest.mark.clause("streams.server.frames")
+def test_frames_split_and_merged_by_the_peer_come_back_whole(flavour: Flavour, streams: Streams, run: Run) -> None:
     merged = [b"one", b"", b"three" * 1000]
     split = b"split into single bytes"
 
@@ -252,9 +252,8 @@ def test_frames_split_and_merged_by_the_peer_come_back_whole(flavour: Flavour, r
     assert server.reports == (ConnectionReport(0, 4, len(first) + len(rest), None),)
 
 
-def test_no_messages_give_no_echoes(flavour: Flavour, run: Run) -> None:
-    streams = flavour.workload("streams")
-
+@pytest.mark.clause("streams.echo.empty")
+def test_no_messages_give_no_echoes(streams: Streams, run: Run) -> None:
     async def scenario() -> tuple[list[bytes], EchoServer]:
         async with streams.echo_server() as server:
             echoes = await streams.echo(server.port, [])
@@ -269,8 +268,8 @@ def test_no_messages_give_no_echoes(flavour: Flavour, run: Run) -> None:
 # --- Backpressure -------------------------------------------------------------------------
 
 
-def test_a_peer_that_does_not_read_holds_the_server_back(flavour: Flavour, run: Run) -> None:
-    streams = flavour.workload("streams")
+@pytest.mark.clause("streams.server.backpressure")
+def test_a_peer_that_does_not_read_holds_the_server_back(flavour: Flavour, streams: Streams, run: Run) -> None:
     wire = frame(LARGE) * 256  # 16 MiB: far more than the kernel buffers of both directions
 
     async def scenario() -> tuple[tuple[int, int, int], bytes, EchoServer]:
@@ -315,8 +314,10 @@ def test_a_peer_that_does_not_read_holds_the_server_back(flavour: Flavour, run: 
 # --- Half-close ---------------------------------------------------------------------------
 
 
-def test_the_server_echoes_what_it_read_after_the_peer_ends_its_side(flavour: Flavour, run: Run) -> None:
-    streams = flavour.workload("streams")
+@pytest.mark.clause("streams.server.half_close")
+def test_the_server_echoes_what_it_read_after_the_peer_ends_its_side(
+    flavour: Flavour, streams: Streams, run: Run
+) -> None:
     messages = [f"message {n}".encode() for n in range(5)]
     wire = b"".join(frame(m) for m in messages)
 
@@ -341,11 +342,10 @@ def test_the_server_echoes_what_it_read_after_the_peer_ends_its_side(flavour: Fl
 @pytest.mark.parametrize(
     ("leave", "kind"), [("end", ErrorKind.TRUNCATED), ("reset", ErrorKind.RESET)], ids=["fin", "rst"]
 )
+@pytest.mark.clause("streams.server.errors")
 def test_a_peer_leaving_mid_message_ends_only_its_own_connection(
-    flavour: Flavour, run: Run, leave: str, kind: ErrorKind
+    flavour: Flavour, streams: Streams, run: Run, leave: str, kind: ErrorKind
 ) -> None:
-    streams = flavour.workload("streams")
-
     async def scenario() -> tuple[bytes, EchoServer]:
         async with streams.echo_server() as server:
             with RawPeer.connect(flavour, server.port) as steady, RawPeer.connect(flavour, server.port) as leaver:
@@ -373,9 +373,8 @@ def test_a_peer_leaving_mid_message_ends_only_its_own_connection(
     )
 
 
-def test_a_frame_longer_than_max_frame_ends_its_connection_unread(flavour: Flavour, run: Run) -> None:
-    streams = flavour.workload("streams")
-
+@pytest.mark.clause("streams.server.errors")
+def test_a_frame_longer_than_max_frame_ends_its_connection_unread(flavour: Flavour, streams: Streams, run: Run) -> None:
     async def scenario() -> tuple[bytes, EchoServer]:
         async with streams.echo_server(max_frame=100) as server:
             with RawPeer.connect(flavour, server.port) as peer:
@@ -396,9 +395,8 @@ def test_a_frame_longer_than_max_frame_ends_its_connection_unread(flavour: Flavo
 # --- Read timeouts ------------------------------------------------------------------------
 
 
-def test_a_peer_that_stops_sending_times_out_alone(flavour: Flavour, run: Run) -> None:
-    streams = flavour.workload("streams")
-
+@pytest.mark.clause("streams.server.errors")
+def test_a_peer_that_stops_sending_times_out_alone(flavour: Flavour, streams: Streams, run: Run) -> None:
     async def scenario() -> tuple[list[bytes], bytes, bytes, EchoServer]:
         async with streams.echo_server(read_timeout=0.2) as server:
             # Neither will ever send the rest, so the timeout fires however slow the machine.
@@ -419,9 +417,8 @@ def test_a_peer_that_stops_sending_times_out_alone(flavour: Flavour, run: Run) -
     ]
 
 
-def test_a_generous_read_timeout_leaves_a_working_exchange_alone(flavour: Flavour, run: Run) -> None:
-    streams = flavour.workload("streams")
-
+@pytest.mark.clause("streams.echo.timeout", "streams.server.errors")
+def test_a_generous_read_timeout_leaves_a_working_exchange_alone(streams: Streams, run: Run) -> None:
     async def scenario() -> tuple[list[bytes], EchoServer]:
         async with streams.echo_server(read_timeout=30) as server:
             echoes = await streams.echo(server.port, [LARGE, b"small"] * 4, read_timeout=30)
@@ -433,9 +430,8 @@ def test_a_generous_read_timeout_leaves_a_working_exchange_alone(flavour: Flavou
     assert [r.error for r in server.reports] == [None]
 
 
-def test_a_server_that_never_answers_times_the_client_out(flavour: Flavour, run: Run) -> None:
-    streams = flavour.workload("streams")
-
+@pytest.mark.clause("streams.echo.timeout", "streams.echo.errors")
+def test_a_server_that_never_answers_times_the_client_out(flavour: Flavour, streams: Streams, run: Run) -> None:
     async def scenario() -> StreamError:
         # The kernel completes the handshake and takes the bytes; nobody ever answers.
         with RawListener(flavour) as listener, pytest.raises(StreamError) as caught:
@@ -453,9 +449,8 @@ def test_a_server_that_never_answers_times_the_client_out(flavour: Flavour, run:
 # --- The client's errors ------------------------------------------------------------------
 
 
-def test_nothing_listening_is_a_connect_error(flavour: Flavour, run: Run) -> None:
-    streams = flavour.workload("streams")
-
+@pytest.mark.clause("streams.echo.errors")
+def test_nothing_listening_is_a_connect_error(streams: Streams, run: Run) -> None:
     async def scenario(port: int) -> StreamError:
         with pytest.raises(StreamError) as caught:
             await streams.echo(port, [b"anyone?"])
@@ -479,8 +474,10 @@ ANSWERS: dict[str, tuple[Callable[[bytes], bytes] | None, ErrorKind]] = {
 
 
 @pytest.mark.parametrize("answer", list(ANSWERS))
-def test_a_server_that_breaks_the_exchange_raises_one_shared_error(flavour: Flavour, run: Run, answer: str) -> None:
-    streams = flavour.workload("streams")
+@pytest.mark.clause("streams.echo.errors")
+def test_a_server_that_breaks_the_exchange_raises_one_shared_error(
+    flavour: Flavour, streams: Streams, run: Run, answer: str
+) -> None:
     make_answer, kind = ANSWERS[answer]
     message = b"a message"
 
@@ -517,9 +514,10 @@ def test_a_server_that_breaks_the_exchange_raises_one_shared_error(flavour: Flav
 
 
 @pytest.mark.parametrize("grace", [0, 0.1])
-def test_connections_still_open_when_the_grace_runs_out_are_cancelled(flavour: Flavour, run: Run, grace: float) -> None:
-    streams = flavour.workload("streams")
-
+@pytest.mark.clause("streams.server.shutdown")
+def test_connections_still_open_when_the_grace_runs_out_are_cancelled(
+    flavour: Flavour, streams: Streams, run: Run, grace: float
+) -> None:
     async def scenario() -> tuple[bytes, bytes, EchoServer]:
         # The peers outlive the server: they see how it closed their connections.
         with contextlib.ExitStack() as peers:
@@ -542,10 +540,10 @@ def test_connections_still_open_when_the_grace_runs_out_are_cancelled(flavour: F
     assert _refused(server.port)
 
 
+@pytest.mark.clause("streams.server.shutdown")
 def test_a_connection_that_ends_within_the_grace_finishes_and_the_shutdown_returns_at_once(
-    flavour: Flavour, run: Run
+    flavour: Flavour, streams: Streams, run: Run
 ) -> None:
-    streams = flavour.workload("streams")
     state: dict[str, Any] = {}
 
     async def serve() -> None:
@@ -583,8 +581,10 @@ class Boom(Exception):
     pass
 
 
-def test_an_error_in_the_block_cancels_every_connection_at_once_and_comes_out_bare(flavour: Flavour, run: Run) -> None:
-    streams = flavour.workload("streams")
+@pytest.mark.clause("streams.server.exception", "streams.server.closed")
+def test_an_error_in_the_block_cancels_every_connection_at_once_and_comes_out_bare(
+    flavour: Flavour, streams: Streams, run: Run
+) -> None:
     seen: list[EchoServer] = []
 
     async def scenario() -> None:
@@ -605,8 +605,10 @@ def test_an_error_in_the_block_cancels_every_connection_at_once_and_comes_out_ba
     assert seen[0].open_connections == 0
 
 
-def test_a_cancel_from_outside_stops_the_server_and_its_connections(flavour: Flavour, run: Run) -> None:
-    streams = flavour.workload("streams")
+@pytest.mark.clause("streams.server.exception", "streams.server.closed")
+def test_a_cancel_from_outside_stops_the_server_and_its_connections(
+    flavour: Flavour, streams: Streams, run: Run
+) -> None:
     seen: list[EchoServer] = []
 
     async def serve_forever() -> None:
@@ -625,9 +627,8 @@ def test_a_cancel_from_outside_stops_the_server_and_its_connections(flavour: Fla
     assert _refused(seen[0].port)
 
 
-def test_a_cancel_from_outside_stops_the_client(flavour: Flavour, run: Run) -> None:
-    streams = flavour.workload("streams")
-
+@pytest.mark.clause("streams.echo.cancel")
+def test_a_cancel_from_outside_stops_the_client(flavour: Flavour, streams: Streams, run: Run) -> None:
     async def scenario() -> tuple[bool, bytes]:
         with RawListener(flavour) as listener:
             cancelled = await flavour.cancelled_after(0.2, streams.echo, listener.port, [b"unanswered"])
@@ -658,11 +659,10 @@ SERVER_BAD_INPUT = [
 
 
 @pytest.mark.parametrize(("kwargs", "error", "message"), SERVER_BAD_INPUT, ids=[m for _, _, m in SERVER_BAD_INPUT])
+@pytest.mark.clause("streams.server.args")
 def test_bad_server_input_fails_alike_everywhere(
-    flavour: Flavour, run: Run, kwargs: dict[str, Any], error: type[Exception], message: str
+    streams: Streams, run: Run, kwargs: dict[str, Any], error: type[Exception], message: str
 ) -> None:
-    streams = flavour.workload("streams")
-
     async def scenario() -> None:
         async with streams.echo_server(**kwargs):
             raise AssertionError("the server started")
@@ -685,10 +685,10 @@ ECHO_BAD_INPUT = [
 
 
 @pytest.mark.parametrize(("kwargs", "error", "message"), ECHO_BAD_INPUT, ids=[m for _, _, m in ECHO_BAD_INPUT])
+@pytest.mark.clause("streams.echo.args")
 def test_bad_client_input_fails_alike_everywhere(
-    flavour: Flavour, run: Run, kwargs: dict[str, Any], error: type[Exception], message: str
+    streams: Streams, run: Run, kwargs: dict[str, Any], error: type[Exception], message: str
 ) -> None:
-    streams = flavour.workload("streams")
     # A port nobody listens on: the checks must come before any connection is tried.
     kwargs = {"port": 9, "messages": [b"x"], **kwargs}
 

@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from shared.timeouts import DeadlineExceeded, RetriesExhausted, TimedJob, TimedOutcome, TimedStatus, TimedStep
+from shared.timeouts import DeadlineExceeded, RetriesExhausted, TimedJob, TimedOutcome, TimedStatus, TimedStep, Timeouts
 from tests.helpers import Run
 from triptych.flavours import Flavour
 
@@ -73,8 +73,8 @@ def _assert_durations(flavour: Flavour, measured: list[float], requested: list[f
 # --- The batch -----------------------------------------------------------------------------
 
 
-def test_each_outcome_names_what_stopped_the_job(flavour: Flavour, run: Run) -> None:
-    timeouts = flavour.workload("timeouts")
+@pytest.mark.clause("timeouts.bounds", "timeouts.reported")
+def test_each_outcome_names_what_stopped_the_job(flavour: Flavour, timeouts: Timeouts, run: Run) -> None:
     # One at a time, job timeout 0.25 s, overall deadline 0.5 s, each cleanup 0.0625 s:
     #   quick  0      -> 0.0625  finished, cleaned up at 0.0625
     #   slow   0.0625 -> 0.3125  its own timeout (0.3125 < 0.5), cleaned up at 0.375
@@ -93,7 +93,7 @@ def test_each_outcome_names_what_stopped_the_job(flavour: Flavour, run: Run) -> 
         outcomes = await timeouts.run_jobs(jobs, limit=1, job_timeout=0.25, batch_timeout=0.5, on_event=_recorder(log))
         return outcomes, await flavour.current_time() - start
 
-    outcomes, elapsed = run(scenario, virtual_clock=True)
+    outcomes, elapsed = run.virtual(scenario)
 
     assert _statuses(outcomes) == [
         (0, "quick", FINISHED, True),
@@ -123,19 +123,23 @@ TIE_CASES = [
     [case[1:] for case in TIE_CASES],
     ids=[case[0] for case in TIE_CASES],
 )
+@pytest.mark.clause("timeouts.bounds")
 def test_the_earlier_deadline_is_reported_and_a_tie_goes_to_the_overall_deadline(
-    flavour: Flavour, run: Run, job_timeout: float, batch_timeout: float, work: list[float], expected: list[TimedStatus]
+    timeouts: Timeouts,
+    run: Run,
+    job_timeout: float,
+    batch_timeout: float,
+    work: list[float],
+    expected: list[TimedStatus],
 ) -> None:
-    timeouts = flavour.workload("timeouts")
     jobs = [TimedJob(f"job{n}", seconds) for n, seconds in enumerate(work)]
 
-    outcomes = run(
+    outcomes = run.virtual(
         timeouts.run_jobs,
         jobs,
         limit=1,
         job_timeout=job_timeout,
         batch_timeout=batch_timeout,
-        virtual_clock=True,
     )
 
     # On the virtual clocks the ties are exact (powers of two add up exactly), so these
@@ -145,8 +149,10 @@ def test_the_earlier_deadline_is_reported_and_a_tie_goes_to_the_overall_deadline
     assert all(o.cleaned_up for o in outcomes)
 
 
-def test_a_cleanup_outlives_the_deadline_and_the_call_waits_for_it(flavour: Flavour, run: Run) -> None:
-    timeouts = flavour.workload("timeouts")
+@pytest.mark.clause("timeouts.cleanup")
+def test_a_cleanup_outlives_the_deadline_and_the_call_waits_for_it(
+    flavour: Flavour, timeouts: Timeouts, run: Run
+) -> None:
     # The deadline stops `slow` at 0.125; its cleanup runs on to 0.375, which also uses up
     # `next`'s turn.
     jobs = [TimedJob("slow", math.inf, 0.25), TimedJob("next", 0)]
@@ -158,7 +164,7 @@ def test_a_cleanup_outlives_the_deadline_and_the_call_waits_for_it(flavour: Flav
         log.append("returned")
         return outcomes, await flavour.current_time() - start
 
-    outcomes, elapsed = run(scenario, virtual_clock=True)
+    outcomes, elapsed = run.virtual(scenario)
 
     assert _statuses(outcomes) == [(0, "slow", DEADLINE, True), (1, "next", NOT_STARTED, False)]
     assert log == [(0, event) for event in LIFECYCLE] + ["returned"]
@@ -170,10 +176,10 @@ def test_a_cleanup_outlives_the_deadline_and_the_call_waits_for_it(flavour: Flav
     [(math.inf, 0.125), (0, 0.25)],
     ids=["cancelled-during-work", "cancelled-during-cleanup"],
 )
+@pytest.mark.clause("timeouts.cancel")
 def test_a_cancel_from_outside_waits_for_every_cleanup_then_propagates(
-    flavour: Flavour, run: Run, work: float, cleanup: float
+    flavour: Flavour, timeouts: Timeouts, run: Run, work: float, cleanup: float
 ) -> None:
-    timeouts = flavour.workload("timeouts")
     # Three jobs are running when the cancel comes at 0.125: still working (their cleanups
     # then run to 0.25), or already cleaning up (their cleanups started at 0 and end at
     # 0.25). A shield that only shields the waiter (asyncio.shield alone) would let
@@ -190,7 +196,7 @@ def test_a_cancel_from_outside_waits_for_every_cleanup_then_propagates(
         log.append("cancelled")
         return cancelled, await flavour.current_time() - start
 
-    cancelled, elapsed = run(scenario, virtual_clock=True)
+    cancelled, elapsed = run.virtual(scenario)
 
     # The cancellation reached the caller's scope: not swallowed, not turned into an error.
     assert cancelled is True
@@ -199,12 +205,12 @@ def test_a_cancel_from_outside_waits_for_every_cleanup_then_propagates(
     _assert_durations(flavour, [elapsed], [0.25])
 
 
-def test_jobs_start_in_order_and_at_most_limit_run_at_once(flavour: Flavour, run: Run) -> None:
-    timeouts = flavour.workload("timeouts")
+@pytest.mark.clause("timeouts.start_order")
+def test_jobs_start_in_order_and_at_most_limit_run_at_once(timeouts: Timeouts, run: Run) -> None:
     jobs = [TimedJob(f"job{n}", 0.03125, 0.03125) for n in range(7)]
     log: Log = []
 
-    outcomes = run(timeouts.run_jobs, jobs, limit=3, on_event=_recorder(log), virtual_clock=True)
+    outcomes = run.virtual(timeouts.run_jobs, jobs, limit=3, on_event=_recorder(log))
 
     assert _statuses(outcomes) == [(n, f"job{n}", FINISHED, True) for n in range(7)]
     assert [entry[0] for entry in log if isinstance(entry, tuple) and entry[1] is TimedStep.STARTED] == list(range(7))
@@ -216,36 +222,35 @@ def test_jobs_start_in_order_and_at_most_limit_run_at_once(flavour: Flavour, run
     assert (peak, running) == (3, 0)
 
 
-def test_jobs_waiting_for_a_slot_at_the_deadline_never_start(flavour: Flavour, run: Run) -> None:
-    timeouts = flavour.workload("timeouts")
+@pytest.mark.clause("timeouts.not_started")
+def test_jobs_waiting_for_a_slot_at_the_deadline_never_start(timeouts: Timeouts, run: Run) -> None:
     jobs = [TimedJob(f"job{n}", math.inf, 0.0625) for n in range(5)]
     log: Log = []
 
-    outcomes = run(
+    outcomes = run.virtual(
         timeouts.run_jobs,
         jobs,
         limit=2,
         batch_timeout=0.125,
         on_event=_recorder(log),
-        virtual_clock=True,
     )
 
     assert [(o.status, o.cleaned_up) for o in outcomes] == [(DEADLINE, True)] * 2 + [(NOT_STARTED, False)] * 3
     assert [_lifecycle(log, index) for index in range(5)] == [LIFECYCLE] * 2 + [[]] * 3
 
 
-def test_without_bounds_every_job_finishes_and_no_jobs_give_no_outcomes(flavour: Flavour, run: Run) -> None:
-    timeouts = flavour.workload("timeouts")
+@pytest.mark.clause("timeouts.bounds", "timeouts.empty")
+def test_without_bounds_every_job_finishes_and_no_jobs_give_no_outcomes(timeouts: Timeouts, run: Run) -> None:
     jobs = [TimedJob("a", 0.0625, 0.0625), TimedJob("b", 0), TimedJob("c", 0.03125)]
 
-    outcomes = run(timeouts.run_jobs, iter(jobs), limit=2, virtual_clock=True)
+    outcomes = run.virtual(timeouts.run_jobs, iter(jobs), limit=2)
 
     assert _statuses(outcomes) == [(0, "a", FINISHED, True), (1, "b", FINISHED, True), (2, "c", FINISHED, True)]
     assert run(timeouts.run_jobs, [], limit=1, job_timeout=1, batch_timeout=1) == []
 
 
-def test_an_error_from_on_event_comes_out_bare_after_the_running_cleanups(flavour: Flavour, run: Run) -> None:
-    timeouts = flavour.workload("timeouts")
+@pytest.mark.clause("timeouts.on_event")
+def test_an_error_from_on_event_comes_out_bare_after_the_running_cleanups(timeouts: Timeouts, run: Run) -> None:
     jobs = [TimedJob("running", math.inf, 0.0625), TimedJob("refused", 0)]
     log: Log = []
 
@@ -258,7 +263,7 @@ def test_an_error_from_on_event_comes_out_bare_after_the_running_cleanups(flavou
             raise Boom
 
     with pytest.raises(Boom) as caught:
-        run(timeouts.run_jobs, jobs, limit=2, on_event=on_event, virtual_clock=True)
+        run.virtual(timeouts.run_jobs, jobs, limit=2, on_event=on_event)
 
     assert type(caught.value) is Boom
     # TimedJob 1 failed as it started, which stopped job 0's work; job 0 still cleaned up.
@@ -303,12 +308,12 @@ class _Operation:
         return [later - earlier for earlier, later in zip(self.started, self.started[1:], strict=False)]
 
 
-def test_retry_returns_as_soon_as_an_attempt_succeeds(flavour: Flavour, run: Run) -> None:
-    timeouts = flavour.workload("timeouts")
+@pytest.mark.clause("timeouts.retry.backoff")
+def test_retry_returns_as_soon_as_an_attempt_succeeds(flavour: Flavour, timeouts: Timeouts, run: Run) -> None:
     operation = _Operation(flavour, ["fail", "fail", "done"])
     retries: list[tuple[int, Exception, float]] = []
 
-    result = run(
+    result = run.virtual(
         timeouts.retry,
         operation,
         retry_on=Flaky,
@@ -316,7 +321,6 @@ def test_retry_returns_as_soon_as_an_attempt_succeeds(flavour: Flavour, run: Run
         base_delay=0.01,
         factor=3,
         on_retry=lambda *event: retries.append(event),
-        virtual_clock=True,
     )
 
     assert result == "done"
@@ -325,13 +329,15 @@ def test_retry_returns_as_soon_as_an_attempt_succeeds(flavour: Flavour, run: Run
     _assert_durations(flavour, operation.gaps(), [0.01, 0.03])
 
 
-def test_backoff_grows_by_factor_up_to_max_delay_then_the_retries_are_exhausted(flavour: Flavour, run: Run) -> None:
-    timeouts = flavour.workload("timeouts")
+@pytest.mark.clause("timeouts.retry.backoff", "timeouts.retry.exhausted")
+def test_backoff_grows_by_factor_up_to_max_delay_then_the_retries_are_exhausted(
+    flavour: Flavour, timeouts: Timeouts, run: Run
+) -> None:
     operation = _Operation(flavour, ["fail"])
     retries: list[tuple[int, Exception, float]] = []
 
     with pytest.raises(RetriesExhausted) as caught:
-        run(
+        run.virtual(
             timeouts.retry,
             operation,
             retry_on=(KeyError, Flaky),
@@ -340,7 +346,6 @@ def test_backoff_grows_by_factor_up_to_max_delay_then_the_retries_are_exhausted(
             max_delay=0.04,
             timeout=30,
             on_retry=lambda *event: retries.append(event),
-            virtual_clock=True,
         )
 
     error = caught.value
@@ -356,10 +361,10 @@ def test_backoff_grows_by_factor_up_to_max_delay_then_the_retries_are_exhausted(
 
 
 @pytest.mark.parametrize("raised", [KeyError, TimeoutError], ids=["KeyError", "TimeoutError"])
+@pytest.mark.clause("timeouts.retry.other_errors")
 def test_an_error_that_is_not_retryable_passes_through_at_once(
-    flavour: Flavour, run: Run, raised: type[Exception]
+    timeouts: Timeouts, run: Run, raised: type[Exception]
 ) -> None:
-    timeouts = flavour.workload("timeouts")
     calls: list[int] = []
     retries: list[object] = []
 
@@ -369,7 +374,7 @@ def test_an_error_that_is_not_retryable_passes_through_at_once(
         raise raised("not retryable")
 
     with pytest.raises(raised) as caught:
-        run(
+        run.virtual(
             timeouts.retry,
             operation,
             retry_on=Flaky,
@@ -377,7 +382,6 @@ def test_an_error_that_is_not_retryable_passes_through_at_once(
             base_delay=0.01,
             timeout=30,
             on_retry=lambda *event: retries.append(event),
-            virtual_clock=True,
         )
 
     assert type(caught.value) is raised
@@ -397,10 +401,10 @@ RETRY_DEADLINE_CASES = [
     [case[1:] for case in RETRY_DEADLINE_CASES],
     ids=[case[0] for case in RETRY_DEADLINE_CASES],
 )
+@pytest.mark.clause("timeouts.retry.timeout")
 def test_the_retry_deadline_raises_the_one_shared_timeout_type(
-    flavour: Flavour, run: Run, script: list[object], failed: int, calls: int, cancelled: int
+    flavour: Flavour, timeouts: Timeouts, run: Run, script: list[object], failed: int, calls: int, cancelled: int
 ) -> None:
-    timeouts = flavour.workload("timeouts")
     operation = _Operation(flavour, script)
     elapsed: list[float] = []
 
@@ -412,7 +416,7 @@ def test_the_retry_deadline_raises_the_one_shared_timeout_type(
             elapsed.append(await flavour.current_time() - start)
 
     with pytest.raises(DeadlineExceeded) as caught:
-        run(scenario, virtual_clock=True)
+        run.virtual(scenario)
 
     error = caught.value
     assert type(error) is DeadlineExceeded
@@ -428,8 +432,10 @@ def test_the_retry_deadline_raises_the_one_shared_timeout_type(
 
 
 @pytest.mark.parametrize("script", [["fail"], ["hang"]], ids=["during-backoff", "during-an-attempt"])
-def test_a_cancel_from_outside_stops_the_retry_and_propagates(flavour: Flavour, run: Run, script: list[object]) -> None:
-    timeouts = flavour.workload("timeouts")
+@pytest.mark.clause("timeouts.retry.cancel")
+def test_a_cancel_from_outside_stops_the_retry_and_propagates(
+    flavour: Flavour, timeouts: Timeouts, run: Run, script: list[object]
+) -> None:
     operation = _Operation(flavour, script)
     retries: list[object] = []
     call = functools.partial(
@@ -446,7 +452,7 @@ def test_a_cancel_from_outside_stops_the_retry_and_propagates(flavour: Flavour, 
         cancelled: bool = await flavour.cancelled_after(0.05, call)
         return cancelled
 
-    assert run(scenario, virtual_clock=True) is True
+    assert run.virtual(scenario) is True
     assert len(operation.started) == 1
     assert (len(retries), operation.cancelled) == ((1, 0) if script == ["fail"] else (0, 1))
 
@@ -469,12 +475,14 @@ BAD_BATCH = [
     ({"on_event": 3}, TypeError, "`on_event` must be callable or None, got 3"),
     ({"jobs": None}, TypeError, "`jobs` must be an iterable of Jobs, got None"),
     ({"jobs": "ab"}, TypeError, "`jobs` must be an iterable of Jobs, not a single string"),
-    ({"job": (3, 1)}, TypeError, "`name` must be a str, got 3"),
-    ({"job": ("a", -1)}, ValueError, "`work_seconds` must be >= 0, got -1"),
-    ({"job": ("a", math.nan)}, ValueError, "`work_seconds` must be >= 0, got nan"),
-    ({"job": ("a", "1")}, TypeError, "`work_seconds` must be a number of seconds, got '1'"),
-    ({"job": ("a", 1, math.inf)}, ValueError, "`cleanup_seconds` must be finite, got inf"),
-    ({"job": ("a", 1, -0.5)}, ValueError, "`cleanup_seconds` must be >= 0, got -0.5"),
+]
+BAD_TIMED_JOBS: list[tuple[tuple[Any, ...], type[Exception], str]] = [
+    ((3, 1), TypeError, "`name` must be a str, got 3"),
+    (("a", -1), ValueError, "`work_seconds` must be >= 0, got -1"),
+    (("a", math.nan), ValueError, "`work_seconds` must be >= 0, got nan"),
+    (("a", "1"), TypeError, "`work_seconds` must be a number of seconds, got '1'"),
+    (("a", 1, math.inf), ValueError, "`cleanup_seconds` must be finite, got inf"),
+    (("a", 1, -0.5), ValueError, "`cleanup_seconds` must be >= 0, got -0.5"),
 ]
 BAD_RETRY = [
     ({"attempts": 0}, ValueError, "`attempts` must be >= 1, got 0"),
@@ -511,17 +519,14 @@ BAD_INPUT = [("run_jobs", *case) for case in BAD_BATCH] + [("retry", *case) for 
     BAD_INPUT,
     ids=[f"{call}: {message}" for call, _, _, message in BAD_INPUT],
 )
+@pytest.mark.clause("timeouts.args", "timeouts.retry.args")
 def test_bad_input_fails_alike_everywhere(
-    flavour: Flavour, run: Run, call: str, kwargs: dict[str, Any], error: type[Exception], message: str
+    timeouts: Timeouts, run: Run, call: str, kwargs: dict[str, Any], error: type[Exception], message: str
 ) -> None:
-    timeouts = flavour.workload("timeouts")
-
     async def scenario() -> None:
         arguments = dict(kwargs)
         if call == "run_jobs":
-            # A bad TimedJob fails as it is described, inside the loop like the rest.
-            job = TimedJob(*arguments.pop("job", ("a", 1)))
-            await timeouts.run_jobs(**{"jobs": [job], "limit": 1, **arguments})
+            await timeouts.run_jobs(**{"jobs": [TimedJob("a", 1)], "limit": 1, **arguments})
         else:
             operation: Callable[[], Awaitable[None]] = arguments.pop("operation", _never)
             await timeouts.retry(operation, **{"retry_on": Flaky, "attempts": 3, "base_delay": 0.1, **arguments})
@@ -530,16 +535,23 @@ def test_bad_input_fails_alike_everywhere(
         run(scenario)
 
 
+@pytest.mark.parametrize(("fields", "error", "message"), BAD_TIMED_JOBS, ids=[m for _, _, m in BAD_TIMED_JOBS])
+def test_a_bad_timed_job_is_refused_when_made(fields: tuple[Any, ...], error: type[Exception], message: str) -> None:
+    # Plain data, the same on every flavour: checked once.
+    with pytest.raises(error, match=f"^{re.escape(message)}$"):
+        TimedJob(*fields)
+
+
 @pytest.mark.parametrize("cleanup", [0, 0.002])
-def test_a_job_whose_turn_comes_at_the_deadline_never_starts(flavour: Flavour, run: Run, cleanup: float) -> None:
-    timeouts = flavour.workload("timeouts")
+@pytest.mark.clause("timeouts.not_started")
+def test_a_job_whose_turn_comes_at_the_deadline_never_starts(timeouts: Timeouts, run: Run, cleanup: float) -> None:
     # 50.4 ms: uvloop's timers fire on whole milliseconds, up to about half a millisecond
     # before their time, so the first job's deadline fires while the clock still reads
     # before it. Twenty rounds make the early timer near certain on that flavour.
     jobs = [TimedJob("endless", work_seconds=math.inf, cleanup_seconds=cleanup), TimedJob("next", work_seconds=0)]
     first: list[TimedStatus] = []
     for _ in range(20):
-        outcomes = run(timeouts.run_jobs, jobs, limit=1, batch_timeout=0.0504, virtual_clock=True)
+        outcomes = run.virtual(timeouts.run_jobs, jobs, limit=1, batch_timeout=0.0504)
         assert outcomes[1].status is TimedStatus.NOT_STARTED
         first.append(outcomes[0].status)
     # On a real clock a host too slow to start the first job within the deadline makes

@@ -19,12 +19,26 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, Literal, TypeVar
 
-__all__ = ["ALL_FLAVOURS", "ALL_FLAVOUR_NAMES", "FLAVOURS", "FLAVOUR_NAMES", "Flavour", "FlavourUnavailable", "get"]
+__all__ = [
+    "ALL_FLAVOURS",
+    "ALL_FLAVOUR_NAMES",
+    "FLAVOURS",
+    "FLAVOUR_NAMES",
+    "SLOW_CALLBACK",
+    "Flavour",
+    "FlavourUnavailable",
+    "get",
+]
 
 T = TypeVar("T")
 Loop = Literal["asyncio", "uvloop", "trio"]
 Watcher = Callable[[Callable[[], object]], Coroutine[Any, Any, None]]
 """A task that calls its argument (a cancel) when it sees fit."""
+
+
+SLOW_CALLBACK = 1.0
+"""Seconds a callback may hold an asyncio loop in debug mode before it is logged: asyncio's
+default (0.1 s) is crossed by a mere pause of the process on a loaded machine."""
 
 
 class FlavourUnavailable(RuntimeError):
@@ -92,6 +106,7 @@ class Flavour:
         *args: Any,
         virtual_clock: bool = False,
         timeout: float | None = None,
+        debug: bool = False,
     ) -> T:
         """Run ``fn(*args)`` to completion on a fresh loop of this flavour; return its result.
 
@@ -101,6 +116,11 @@ class Flavour:
         on the loop's clock) wraps the call in the library's own timeout scope, so a hang
         fails inside the loop instead of blocking it.
 
+        ``debug`` runs an asyncio loop (stdlib, uvloop, or under AnyIO) in asyncio's debug
+        mode, as the behaviour suite does (the benchmarks do not): among its checks, a
+        callback that holds the loop longer than :data:`SLOW_CALLBACK` seconds is logged.
+        Trio's loop has no such mode.
+
         Raises:
           FlavourUnavailable: a library this flavour needs is not installed.
           ValueError: ``virtual_clock`` on a uvloop flavour (see :attr:`has_virtual_clock`).
@@ -108,7 +128,7 @@ class Flavour:
         self.check()
         if virtual_clock and not self.has_virtual_clock:
             raise ValueError(f"flavour {self.name!r} has no virtual clock: uvloop's clock cannot be replaced")
-        return self._library.run(self, fn, args, virtual_clock=virtual_clock, timeout=timeout)
+        return self._library.run(self, fn, args, virtual_clock=virtual_clock, timeout=timeout, debug=debug)
 
     async def count_tasks(self) -> int:
         """The number of tasks alive on the running loop (call it from inside :meth:`run`)."""
@@ -168,6 +188,7 @@ class _Library:
         *,
         virtual_clock: bool,
         timeout: float | None,
+        debug: bool,
     ) -> T:
         raise NotImplementedError
 
@@ -197,19 +218,13 @@ class _Asyncio(_Library):
         *,
         virtual_clock: bool,
         timeout: float | None,
+        debug: bool,
     ) -> T:
         import asyncio
 
-        loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None
-        if flavour.loop == "uvloop":
-            import uvloop
-
-            loop_factory = uvloop.new_event_loop
-        elif virtual_clock:
-            loop_factory = _virtual_clock("asyncio")
-        if flavour.eager:
-            loop_factory = _eager(loop_factory or asyncio.new_event_loop)
-        with asyncio.Runner(loop_factory=loop_factory) as runner:
+        loop_factory = _asyncio_loop(flavour, virtual_clock=virtual_clock, debug=debug)
+        # debug=None, not False: PYTHONASYNCIODEBUG still turns the mode on.
+        with asyncio.Runner(debug=debug or None, loop_factory=loop_factory) as runner:
             return runner.run(_asyncio_within(timeout, fn, *args))
 
     async def count_tasks(self) -> int:
@@ -263,6 +278,7 @@ class _Trio(_Library):
         *,
         virtual_clock: bool,
         timeout: float | None,
+        debug: bool,
     ) -> T:
         import trio
 
@@ -309,15 +325,16 @@ class _AnyIO(_Library):
         *,
         virtual_clock: bool,
         timeout: float | None,
+        debug: bool,
     ) -> T:
         import anyio
 
-        options: dict[str, Any] = {}
-        if flavour.loop == "uvloop":
-            options["use_uvloop"] = True
-        if virtual_clock:
-            options["clock" if flavour.loop == "trio" else "loop_factory"] = _virtual_clock(flavour.loop)
-        backend = "trio" if flavour.loop == "trio" else "asyncio"
+        options: dict[str, Any]
+        if flavour.loop == "trio":
+            backend, options = "trio", {"clock": _virtual_clock("trio")} if virtual_clock else {}
+        else:
+            loop_factory = _asyncio_loop(flavour, virtual_clock=virtual_clock, debug=debug)
+            backend, options = "asyncio", {"debug": debug or None, "loop_factory": loop_factory}
         return anyio.run(_anyio_within, timeout, fn, *args, backend=backend, backend_options=options)
 
     async def count_tasks(self) -> int:
@@ -373,13 +390,28 @@ def _virtual_clock(loop: Loop) -> Any:
     return new_loop
 
 
-def _eager(loop_factory: Callable[[], Any]) -> Callable[[], Any]:
-    """``loop_factory``, with each loop it makes running its tasks eagerly."""
+def _asyncio_loop(flavour: Flavour, *, virtual_clock: bool, debug: bool) -> Callable[[], Any] | None:
+    """A factory of the asyncio loops ``flavour`` runs on: uvloop's or the stdlib's, with a
+    virtual clock, an eager task factory, a debug mode's bound on slow callbacks, as asked;
+    None where the runner's own default loop is all it takes."""
     import asyncio
 
+    if flavour.loop == "asyncio" and not (virtual_clock or flavour.eager or debug):
+        return None
+    make: Callable[[], Any] = asyncio.new_event_loop
+    if flavour.loop == "uvloop":
+        import uvloop
+
+        make = uvloop.new_event_loop
+    elif virtual_clock:
+        make = _virtual_clock("asyncio")
+
     def new_loop() -> Any:
-        loop = loop_factory()
-        loop.set_task_factory(asyncio.eager_task_factory)  # type: ignore[attr-defined,unused-ignore]
+        loop = make()
+        if flavour.eager:
+            loop.set_task_factory(asyncio.eager_task_factory)  # type: ignore[attr-defined,unused-ignore]
+        if debug:
+            loop.slow_callback_duration = SLOW_CALLBACK
         return loop
 
     return new_loop
