@@ -16,12 +16,14 @@ import pytest
 from rich.console import Console
 
 from triptych.agreement import agreement
-from triptych.benchmarks import BENCHMARKS, PROFILES, Profile
+from triptych.benchmarks import BENCHMARKS, PROFILES, Benchmark, Profile
 from triptych.cli import main
+from triptych.flavours import FLAVOURS, Flavour
 from triptych.plots import write_plots
 from triptych.report import report
 from triptych.results import Row, load
 from triptych.runner import run_benchmarks
+from triptych.server import LoopbackServer
 
 # Two rounds, always: a target of 0 is never reached.
 TINY = Profile(
@@ -290,3 +292,39 @@ def test_bad_command_line_input_is_a_usage_error(
 
     assert exit_.value.code == 2
     assert message in capsys.readouterr().err
+
+
+FANOUT_REFERENCES = [
+    (benchmark, flavour)
+    for benchmark in {b.group: b for b in BENCHMARKS.values() if b.reference_for == "fanout"}.values()
+    for flavour in FLAVOURS
+    if benchmark.runs_on(flavour.name)
+]
+
+
+def test_the_fanout_references_lay_the_io_layer_bare() -> None:
+    groups = {benchmark.group: benchmark for benchmark, _ in FANOUT_REFERENCES}
+    assert set(groups) == {"httpx-serial", "httpx-shared", "httpx2-shared", "httpx-aiohttp", "aiohttp"}
+    assert set(groups) <= {BENCHMARKS[name].group for name in PROFILES["quick"].benchmarks}
+    # httpx's own pool and httpx2's on every flavour; aiohttp's connector only where it runs.
+    for group in ("httpx-serial", "httpx-shared", "httpx2-shared"):
+        assert groups[group].flavours is None
+    for group in ("httpx-aiohttp", "aiohttp"):
+        assert groups[group].flavours == ("asyncio", "asyncio+uvloop")
+    assert groups["httpx2-shared"].needs == ("httpx2",)
+    assert groups["httpx-aiohttp"].needs == ("httpx-aiohttp",)
+
+
+# Each reference on exactly the flavours it declares (the test above pins those), so the
+# parameter is not the suite's every-flavour `flavour`.
+@pytest.mark.parametrize(
+    ("benchmark", "on"), FANOUT_REFERENCES, ids=[f"{b.group}-{f.name}" for b, f in FANOUT_REFERENCES]
+)
+def test_a_fanout_reference_makes_every_request_and_closes_its_connections(
+    benchmark: Benchmark, on: Flavour, server: LoopbackServer
+) -> None:
+    small = replace(benchmark, params={**benchmark.params, "n": 30})
+
+    on.run(small.prepare(on, server.url), timeout=60)
+
+    assert server.stats().served == 30

@@ -9,15 +9,19 @@ the results):
   ``pipeline``, ``timeouts``, ``cancellation``, ``locks``, ``offload`` (one at a time and
   eight at a time), ``streams`` (100 B and 64 KiB messages);
 - scale: ``spawn_join``, ``fanout`` and ``pipeline`` at N = 10^2 ... 10^5;
-- references, a kind of benchmark that times a ceiling rather than the flavour's code:
-  ``httpx-serial`` (one httpx client, one request in flight: httpx's own ceiling, on every
-  flavour's loop) and ``aiohttp`` (the client ceiling, on the asyncio and uvloop loops).
-  Each names the benchmark it is a reference for.
+- references, a kind of benchmark that times a ceiling or one layer of the fan-out rather
+  than the flavour's code; each names the benchmark it is a reference for. For ``fanout``,
+  each swaps one piece of the workload's I/O layer: ``httpx-serial`` (one request in flight:
+  httpx's own ceiling), ``httpx-shared`` and ``httpx2-shared`` (one client's pool for all
+  100 in flight, httpcore's and its fixed fork's, instead of one pool per worker), on every
+  flavour's loop; ``httpx-aiohttp`` (httpx's client over aiohttp's pool and parser instead
+  of httpcore and AnyIO's streams) and ``aiohttp`` (no httpx at all), on the asyncio loops.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib
 import os
 import subprocess
 import sys
@@ -233,43 +237,122 @@ def _streams(flavour: Flavour, server_url: str, params: Mapping[str, Any]) -> Op
 
 
 # --- References ----------------------------------------------------------------------------
+#
+# The fan-out's I/O layer, one piece at a time. The workload runs ``limit`` workers, each with
+# its own one-connection httpx client; httpx talks HTTP/1.1 through httpcore (its pool, and
+# h11 to parse), and httpcore reaches the network through AnyIO's streams on an asyncio loop
+# and through Trio's own sockets on Trio. Each reference swaps one of those pieces.
+
+
+async def _in_flight(limit: int, n: int, request: Callable[[], Awaitable[None]], *, asyncio_only: bool = False) -> None:
+    """``n`` requests, ``limit`` workers each taking the next until none is left.
+
+    In an AnyIO task group, the library httpx itself runs on, so it runs on every flavour's
+    loop; for the clients that run on asyncio loops only (``asyncio_only``), in an asyncio
+    ``TaskGroup``, whose spawn costs a fifth of AnyIO's: at aiohttp's rate, AnyIO's would
+    be a few per cent of the figure.
+    """
+    jobs = iter(range(n))
+
+    async def worker() -> None:
+        for _ in jobs:
+            await request()
+
+    if asyncio_only:
+        import asyncio
+
+        async with asyncio.TaskGroup() as group:
+            for _ in range(limit):
+                group.create_task(worker())
+        return
+    import anyio
+
+    async with anyio.create_task_group() as tasks:
+        for _ in range(limit):
+            tasks.start_soon(worker)
+
+
+@functools.cache
+def _client_options(package: str) -> dict[str, Any]:
+    """The options every httpx client here is made with, as the fan-out workload makes its
+    own: no httpx timeout, and one verifying SSL context per worker process (building one
+    loads the CA bundle, about 20 ms: a fifth of a quick ``httpx-serial`` call)."""
+    return {"timeout": None, "verify": importlib.import_module(package).create_ssl_context()}
 
 
 def _httpx_serial(flavour: Flavour, server_url: str, params: Mapping[str, Any]) -> Op:
     import httpx
 
     url = f"{server_url}/bytes/{params['body']}"
+    options = _client_options("httpx")
 
     async def op() -> None:
-        async with httpx.AsyncClient() as client:
+        async with httpx.AsyncClient(**options) as client:
             for _ in range(params["n"]):
                 (await client.get(url)).raise_for_status()
 
     return op
 
 
-def _aiohttp(flavour: Flavour, server_url: str, params: Mapping[str, Any]) -> Op:
-    import asyncio
+def _shared_client(package: str) -> Make:
+    """One ``AsyncClient`` of ``package`` (``httpx`` or its fork ``httpx2``) with its default
+    pool (100 connections, 20 kept alive), shared by ``limit`` workers: the workload's
+    clients but for the pool, which is one here and ``limit`` one-connection pools there."""
 
+    def make(flavour: Flavour, server_url: str, params: Mapping[str, Any]) -> Op:
+        client_module = importlib.import_module(package)
+        url = f"{server_url}/bytes/{params['body']}"
+        options = _client_options(package)
+
+        async def op() -> None:
+            async with client_module.AsyncClient(**options) as client:
+
+                async def request() -> None:
+                    (await client.get(url)).raise_for_status()
+
+                await _in_flight(params["limit"], params["n"], request)
+
+        return op
+
+    return make
+
+
+def _httpx_aiohttp(flavour: Flavour, server_url: str, params: Mapping[str, Any]) -> Op:
+    import httpx
+    from httpx_aiohttp import AiohttpTransport
+
+    url = f"{server_url}/bytes/{params['body']}"
+    options = _client_options("httpx")
+
+    async def op() -> None:
+        # httpx's client (request and response models, headers, the API) with httpcore
+        # replaced by aiohttp's connector: its pool of ``limit`` connections and its parser.
+        transport = AiohttpTransport(verify=options["verify"], limits=httpx.Limits(max_connections=params["limit"]))
+        async with httpx.AsyncClient(transport=transport, **options) as client:
+
+            async def request() -> None:
+                (await client.get(url)).raise_for_status()
+
+            await _in_flight(params["limit"], params["n"], request, asyncio_only=True)
+
+    return op
+
+
+def _aiohttp(flavour: Flavour, server_url: str, params: Mapping[str, Any]) -> Op:
     import aiohttp
 
     url = f"{server_url}/bytes/{params['body']}"
-    limit = params["limit"]
 
     async def op() -> None:
-        connector = aiohttp.TCPConnector(limit=limit)
+        connector = aiohttp.TCPConnector(limit=params["limit"])
         async with aiohttp.ClientSession(connector=connector) as session:
-            jobs = iter(range(params["n"]))
 
-            async def worker() -> None:
-                for _ in jobs:
-                    async with session.get(url) as response:
-                        await response.read()
-                        response.raise_for_status()
+            async def request() -> None:
+                async with session.get(url) as response:
+                    await response.read()
+                    response.raise_for_status()
 
-            async with asyncio.TaskGroup() as tasks:
-                for _ in range(limit):
-                    tasks.create_task(worker())
+            await _in_flight(params["limit"], params["n"], request, asyncio_only=True)
 
     return op
 
@@ -306,7 +389,10 @@ FANOUT = {"limit": 100, "body": 64}
 HANDOFF = {"producers": 1, "consumers": HANDOFF_CONSUMERS, "buffer": HANDOFF_BUFFER}
 # The full profile measures spawn at 10^4 and 10^5, the hand-off from 1 producer to 4
 # consumers through 64, and fan-out at 2000 GETs with 100 in flight, with the references at
-# the same size; the lock hand-off takes 50 rounds per task, to fit the time budget.
+# the same size; the lock hand-off takes 50 rounds per task, to fit the time budget, so the
+# start of its 100 tasks is in it (3-4 % of each flavour's time against 1000 rounds). The quick
+# profile takes the shared clients at 200 requests (100 of them queued at the start, so the
+# pool's bookkeeping shows): at 500 their 1-2 ms a request would take a fifth of its budget.
 _SERIES = (
     _Series("spawn_join", "primitive", "task", "Spawn and join N tasks", _primitive("spawn_join", n="n"),
             (100, 1000, 10_000, 100_000), (1000, 10_000)),
@@ -318,7 +404,8 @@ _SERIES = (
     _Series("handoff+checkpoint", "primitive", "item",
             "The same hand-off with a checkpoint on every put and get",
             _primitive("handoff", n="n", checkpoint=True), (10_000,), (5_000,), HANDOFF),
-    _Series("lock_handoff", "primitive", "acquisition", "Lock hand-off under contention, {tasks} tasks",
+    _Series("lock_handoff", "primitive", "acquisition",
+            "Lock hand-off under contention, {tasks} tasks (their start and join included)",
             _lock_handoff, (5_000,), (5_000,), {"tasks": 100}),
     _Series("timeout_scope", "primitive", "scope", "A timeout scope that never fires",
             _primitive("timeout_scope", n="n"), (10_000,), (5_000,)),
@@ -328,6 +415,14 @@ _SERIES = (
             (100, 1000, 2000, 10_000), (500,), FANOUT, needs_server=True),
     _Series("httpx-serial", "reference", "request", "httpx, {limit} in flight", _httpx_serial,
             (500,), (200,), {**FANOUT, "limit": 1}, needs_server=True, reference_for="fanout"),
+    _Series("httpx-shared", "reference", "request", "one shared httpx client (httpcore's pool), {limit} in flight",
+            _shared_client("httpx"), (2000,), (200,), FANOUT, needs_server=True, reference_for="fanout"),
+    _Series("httpx2-shared", "reference", "request", "one shared httpx2 client (httpcore2's pool), {limit} in flight",
+            _shared_client("httpx2"), (2000,), (200,), FANOUT, needs_server=True, reference_for="fanout",
+            needs=("httpx2",)),
+    _Series("httpx-aiohttp", "reference", "request", "httpx on aiohttp's connector (httpx-aiohttp), {limit} in flight",
+            _httpx_aiohttp, (2000,), (500,), FANOUT, needs_server=True, flavours=("asyncio", "asyncio+uvloop"),
+            reference_for="fanout", needs=("httpx-aiohttp",)),
     _Series("aiohttp", "reference", "request", "aiohttp, {limit} in flight", _aiohttp,
             (2000,), (500,), FANOUT, needs_server=True, flavours=("asyncio", "asyncio+uvloop"),
             reference_for="fanout", needs=("aiohttp",)),

@@ -37,7 +37,10 @@ TARGET_SECONDS = 0.02
 REFERENCE_ITERATIONS = 40_000
 """The fixed work of the reference loop that reads the host's speed (about 2 ms here)."""
 
-VERSIONED = ("anyio", "trio", "uvloop", "httpx", "httpcore", "h11", "aiohttp", "sniffio", "outcome")
+VERSIONED = (
+    "anyio", "trio", "uvloop", "httpx", "httpcore", "h11", "aiohttp", "sniffio", "outcome",
+    "httpx2", "httpcore2", "httpx-aiohttp",
+)  # fmt: skip
 """The packages whose versions are recorded with every result, when installed."""
 
 
