@@ -8,7 +8,9 @@ the results):
 - workloads, at a standard size, through the real ``impl_*`` modules: ``fanout``,
   ``pipeline``, ``timeouts``, ``cancellation``, ``locks``, ``offload`` (one at a time and
   eight at a time), ``streams`` (100 B and 64 KiB messages);
-- scale: ``spawn_join``, ``fanout`` and ``pipeline`` at N = 10^2 ... 10^5;
+- scale, in the full profile: ``spawn_join`` and ``pipeline`` at N = 10^2 ... 10^5, ``fanout``
+  at 10^2 ... 10^4 requests, ``timeouts``, ``cancellation``, ``locks`` and ``offload-parallel``
+  at 10^3 and 10^5, ``streams`` at 2000 and 10^4 messages;
 - references, a kind of benchmark that times a ceiling or one layer of the fan-out rather
   than the flavour's code; each names the benchmark it is a reference for. For ``fanout``,
   each swaps one piece of the workload's I/O layer: ``httpx-serial`` (one request in flight:
@@ -431,21 +433,21 @@ _SERIES = (
             _pipeline, (100, 1000, 10_000, 100_000), (1000, 10_000), HANDOFF),
     _Series("timeouts", "workload", "job",
             "Jobs under a per-job timeout and a batch timeout, {limit} at a time, shielded cleanup", _timeouts,
-            (1000,), (1000,), {"limit": 100, "job_timeout": 60, "batch_timeout": 600}),
+            (1000, 100_000), (1000,), {"limit": 100, "job_timeout": 60, "batch_timeout": 600}),
     _Series("cancellation", "workload", "job",
             "All-or-nothing: one job fails, the others are cancelled and cleaned up", _cancellation,
-            (1000,), (1000,)),
+            (1000, 100_000), (1000,)),
     _Series("locks", "workload", "transfer", "Transfers under per-account locks, {accounts} accounts", _locks,
-            (1000,), (1000,), {"accounts": 10}),
+            (1000, 100_000), (1000,), {"accounts": 10}),
     # limit 1 is the sequential round trip on Trio and AnyIO; asyncio's one executor thread
     # takes the next queued call without going back to the loop, so there it is pipelined.
     _Series("offload", "workload", "call", "Calls in worker threads that return at once, {limit} at a time",
             _offload, (2000,), (1000,), {"limit": 1}),
     _Series("offload-parallel", "workload", "call",
-            "Calls in worker threads that return at once, {limit} at a time", _offload, (2000,), (1000,),
+            "Calls in worker threads that return at once, {limit} at a time", _offload, (2000, 100_000), (1000,),
             {"limit": 8}),
     _Series("streams", "workload", "message", "TCP echo of {size} B messages, {window} in flight", _streams,
-            (2000,), (1000,), {"size": 100, "window": 16}),
+            (2000, 10_000), (1000,), {"size": 100, "window": 16}),
     _Series("streams-64KiB", "workload", "message", "TCP echo of {size} B messages, {window} in flight", _streams,
             (200,), (100,), {"size": 65536, "window": 16}),
 )  # fmt: skip
