@@ -175,6 +175,14 @@ def test_the_fanout_sentence_is_computed_from_the_numbers() -> None:
     assert "aiohttp (uvloop) is 5.0x faster" in text
     assert "1.12-1.20x httpx's own one-at-a-time rate" in text
 
+    # Each reference that swaps one layer on the same loop says what that layer costs.
+    layered = [*rows, _row("asyncio", "aiohttp", 100, "reference"), _row("asyncio", "httpx-aiohttp", 300, "reference")]
+    console, output = _console()
+    report(layered, console)
+    text = " ".join(output.getvalue().split())
+    assert "On asyncio, httpx-aiohttp takes 3.00x aiohttp: the cost of httpx's own request and response" in text
+    assert "On asyncio, fanout takes 1.67x httpx-aiohttp: httpcore, h11 and httpcore's network backend" in text
+
     slow = [_scaled(r, 3) if r.flavour == "anyio-trio" else r for r in rows]
     console, output = _console()
     report(slow, console)

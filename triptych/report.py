@@ -11,7 +11,7 @@ from triptych.flavours import ALL_FLAVOUR_NAMES, get
 from triptych.results import Row
 from triptych.stats import NOISY, Ratio, level, ratio
 
-__all__ = ["SERVER_BOUND", "report", "standard_rows"]
+__all__ = ["FANOUT_LAYERS", "SERVER_BOUND", "report", "standard_rows"]
 
 SERVER_BOUND = 0.8
 """A row whose server used more than this share of a core while it ran is flagged."""
@@ -59,6 +59,15 @@ def _sentence_generic(rows: list[Row]) -> str:
     return "; ".join(parts) + "."
 
 
+FANOUT_LAYERS = (
+    ("httpx-aiohttp", "aiohttp", "the cost of httpx's own request and response objects"),
+    ("fanout", "httpx-aiohttp", "httpcore, h11 and httpcore's network backend against aiohttp's connector"),
+    ("httpx-shared", "fanout", "one shared connection pool (httpcore's) against one client per worker"),
+    ("httpx2-shared", "httpx-shared", "what httpcore2's pool fixes take back"),
+)
+"""(reference, the row it differs from by one layer, what that layer is)."""
+
+
 def _or_noise(found: Ratio, claim: str) -> str:
     return "the same, within noise, as" if found.within_noise else claim
 
@@ -86,6 +95,11 @@ def _sentence_fanout(rows: list[Row]) -> str:
         rates = f"{1 / max(floors):.2f}-{1 / min(floors):.2f}x"
         limit = fastest.params["limit"]
         sentence += f". With {limit} in flight each flavour runs at {rates} httpx's own one-at-a-time rate"
+    by_row = {(r.group, r.flavour): r for r in rows}
+    for upper, lower, layer in FANOUT_LAYERS:
+        if (above := by_row.get((upper, "asyncio"))) and (below := by_row.get((lower, "asyncio"))):
+            found = ratio(above, below)
+            sentence += f". On asyncio, {upper} takes {_or_noise(found, f'{found.value:.2f}x')} {lower}: {layer}"
     return sentence + "."
 
 

@@ -49,7 +49,7 @@ from triptych.benchmarks import BENCHMARKS
 from triptych.divergences import observe
 from triptych.flavours import FLAVOUR_NAMES
 from triptych.parity import IMPL_PACKAGES
-from triptych.report import standard_rows
+from triptych.report import FANOUT_LAYERS, standard_rows
 from triptych.results import Row
 from triptych.stats import Ratio
 
@@ -349,6 +349,16 @@ def _fanout(context: Context) -> Answer:
                 fastest.row.params.get("limit", "?"), _cite(times(low[0]), low[1]), _cite(times(high[0]), high[1])
             )
         )
+    # Each reference swaps one layer for another on the same loop, so their ratios say what
+    # each layer costs (README, "The fan-out's I/O layer").
+    by_row = {(m.row.group, m.row.flavour): m for m in table}
+    for upper, lower, layer in FANOUT_LAYERS:
+        if (above := by_row.get((upper, "asyncio"))) and (below := by_row.get((lower, "asyncio"))):
+            sentences.append(
+                Markup("On asyncio, {} takes {}: that is {}.").format(
+                    above.row.title, compared(ratio(above, below), above, below.row.title), layer
+                )
+            )
     sentences.append(
         Markup(
             "These rows compare I/O layers as much as loops: httpx on asyncio and uvloop runs over "
