@@ -25,7 +25,8 @@ byte and their last response byte, ``max_in_flight`` since the last reset,
 ``open_connections`` now (not counting the one asking), ``connections`` accepted since the
 last reset, ``refused`` requests the server turned down itself (a 4xx or 5xx that no
 ``/status`` asked for), ``refused_connections`` connections beyond the cap,
-``max_connections`` the cap, ``errors`` exceptions no handler expected (a bug if not 0), and
+``max_connections`` the cap, ``write_paused`` connections whose response waits for the
+client to read, ``errors`` exceptions no handler expected (a bug if not 0), and
 ``cpu_seconds`` the server process has used in all.
 
 Hardening: the server listens on 127.0.0.1 only. Nothing a client sends can make it allocate
@@ -103,6 +104,7 @@ class ServerStats:
     refused: int
     refused_connections: int
     max_connections: int
+    write_paused: int
     errors: int
     cpu_seconds: float
 
@@ -120,6 +122,7 @@ class _Counters:
         self.refused = 0
         self.refused_connections = 0
         self.max_connections = max_connections
+        self.write_paused = 0
         self.errors = 0
         self.holds: list[tuple[int, asyncio.Future[None]]] = []
 
@@ -165,6 +168,7 @@ class _Counters:
                 "refused": self.refused,
                 "refused_connections": self.refused_connections,
                 "max_connections": self.max_connections,
+                "write_paused": self.write_paused,
                 "errors": self.errors,
                 "cpu_seconds": time.process_time(),
             }
@@ -329,9 +333,11 @@ class _HTTPProtocol(asyncio.Protocol):
             self.counters.end(served=False)
 
     def pause_writing(self) -> None:
+        self.counters.write_paused += 1
         self.writable.clear()
 
     def resume_writing(self) -> None:
+        self.counters.write_paused -= 1
         self.writable.set()
 
     def data_received(self, data: bytes) -> None:
