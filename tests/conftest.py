@@ -60,6 +60,62 @@ def run(flavour: Flavour) -> Run:
     return run
 
 
+async def cancelled_when(flavour: Flavour, condition: Callable[[], bool], fn: Callable[[], Awaitable[Any]]) -> bool:
+    """Like :meth:`Flavour.cancelled_after`, but the library's own cancel scope around
+    ``fn()`` is cancelled as soon as ``condition()`` holds (checked every millisecond on the
+    loop's clock) instead of at a fixed time, which on uvloop's real clock can come before
+    the state a test means to cancel in. Return True if the scope cancelled the call."""
+
+    async def poll() -> None:
+        while not condition():
+            await flavour.sleep(0.001)
+
+    if flavour.library == "asyncio":
+        import asyncio
+
+        # The same asyncio.timeout as cancelled_after, its deadline moved to "now" by the condition.
+        async def expire(scope: asyncio.Timeout) -> None:
+            await poll()
+            scope.reschedule(asyncio.get_running_loop().time())
+
+        timeout = asyncio.timeout(None)
+        watcher = asyncio.get_running_loop().create_task(expire(timeout))
+        try:
+            async with timeout:
+                await fn()
+        except TimeoutError:
+            return True
+        finally:
+            watcher.cancel()
+            await asyncio.wait([watcher])
+        return False
+    if flavour.library == "trio":
+        import trio
+
+        async def cancel(scope: trio.CancelScope) -> None:
+            await poll()
+            scope.cancel()
+
+        async with trio.open_nursery() as nursery:
+            with trio.CancelScope() as trio_scope:
+                nursery.start_soon(cancel, trio_scope)
+                await fn()
+            nursery.cancel_scope.cancel()
+        return trio_scope.cancelled_caught
+    import anyio
+
+    async def cancel_anyio(scope: anyio.CancelScope) -> None:
+        await poll()
+        scope.cancel()
+
+    async with anyio.create_task_group() as group:
+        with anyio.CancelScope() as anyio_scope:
+            group.start_soon(cancel_anyio, anyio_scope)
+            await fn()
+        group.cancel_scope.cancel()
+    return anyio_scope.cancelled_caught
+
+
 @pytest.fixture(scope="session")
 def server_process() -> Iterator[LoopbackServer]:
     with LoopbackServer() as server:

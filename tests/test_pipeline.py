@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from shared.pipeline import PipelineError, PipelineReport
-from tests.conftest import Run
+from tests.conftest import Run, cancelled_when
 from triptych.flavours import Flavour
 
 SLOW = 0.005
@@ -337,8 +337,10 @@ def test_a_cancel_from_outside_stops_everything(flavour: Flavour, run: Run, coun
             unwound.append(item)
 
     async def scenario() -> tuple[bool, int]:
-        cancelled = await flavour.cancelled_after(
-            0.05,
+        # Cancelled once every consumer is busy and the producers have taken all they can.
+        cancelled = await cancelled_when(
+            flavour,
+            lambda: len(recorder.started) == consumers and recorder.taken == min(count, consumers + buffer + 2),
             lambda: pipeline.run_pipeline(
                 recorder.source(), handler=handler, consumers=consumers, buffer=buffer, producers=2
             ),

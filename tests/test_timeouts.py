@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 
 from shared.timeouts import DeadlineExceeded, Job, JobEvent, JobOutcome, JobStatus, RetriesExhausted
-from tests.conftest import Run
+from tests.conftest import Run, cancelled_when
 from triptych.flavours import Flavour
 
 FINISHED, TIMED_OUT, DEADLINE, NOT_STARTED = (
@@ -443,8 +443,9 @@ def test_a_cancel_from_outside_stops_the_retry_and_propagates(flavour: Flavour, 
     )
 
     async def scenario() -> bool:
-        cancelled: bool = await flavour.cancelled_after(0.05, call)
-        return cancelled
+        # Cancelled once the first attempt has failed (its backoff begins) or has started.
+        began = (lambda: len(retries) == 1) if script == ["fail"] else (lambda: len(operation.started) == 1)
+        return await cancelled_when(flavour, began, call)
 
     assert run(scenario, virtual_clock=True) is True
     assert len(operation.started) == 1

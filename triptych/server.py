@@ -238,10 +238,10 @@ def _parse(head: bytes) -> _Request | _Refusal:
         return _Refusal(405, "only GET is served")
     headers: dict[bytes, bytes] = {}
     for line in header_lines:
-        name, colon, value = line.partition(b":")
-        if not colon or not name or name != name.strip():
+        field, colon, value = line.partition(b":")
+        if not colon or not field or field != field.strip():
             return _Refusal(400, "malformed header line")
-        headers[name.lower()] = value.strip().lower()
+        headers[field.lower()] = value.strip().lower()
     if b"transfer-encoding" in headers or headers.get(b"content-length", b"0") != b"0":
         return _Refusal(400, "request bodies are not accepted")
     keep_alive = version == "HTTP/1.1" and headers.get(b"connection") != b"close"
@@ -345,7 +345,9 @@ class _HTTPProtocol(asyncio.Protocol):
             return
         if not self.held:
             self.closing = True
-            self._answer_now(_Refusal(503, f"the server holds its maximum of {self.counters.max_connections} connections"))
+            self._answer_now(
+                _Refusal(503, f"the server holds its maximum of {self.counters.max_connections} connections")
+            )
             return
         self.buffer += data
         try:
