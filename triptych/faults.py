@@ -1,9 +1,11 @@
 """The fault matrix: each network workload against each fault the loopback server can produce.
 
 A cell is one way of calling a workload (:data:`CALLS`) against one fault (:data:`FAULTS`).
-Every cell fetches a few URLs with ``limit=2`` and a per-request ``timeout`` of
-:data:`TIMEOUT`: healthy ones and faulty ones, so a fault must fail only its own URLs. A
-cell holds when, on every flavour,
+Every cell fetches a few URLs with ``limit=2``. A fault that the caller's ``timeout`` must
+end (a response that never comes, a trickled body) is fetched with a ``timeout`` of
+:data:`TIMEOUT`; the others mix healthy URLs in, so a fault must fail only its own URLs,
+under a ``timeout`` of :data:`GENEROUS` that no request should come near (a short one would
+time out healthy requests on a loaded machine). A cell holds when, on every flavour,
 
 - the outcome is the one expected: each URL's result kind in input order (``"ok connect
   ok connect"``), or the exception raised (``"FanoutError(connect)"``);
@@ -42,6 +44,7 @@ from triptych.server import LoopbackServer
 __all__ = [
     "CALLS",
     "FAULTS",
+    "GENEROUS",
     "LIMIT",
     "TIMEOUT",
     "Call",
@@ -55,10 +58,12 @@ __all__ = [
 ]
 
 TIMEOUT = 0.25
-"""Each request's ``timeout``, in seconds."""
+"""Each request's ``timeout``, in seconds, where the timeout is what ends the fault."""
+GENEROUS = 10.0
+"""Each request's ``timeout``, in seconds, where something else ends the fault."""
 LIMIT = 2
 """Requests in flight at once."""
-SLACK = 2.0
+SLACK = 5.0
 """Seconds added to the bound for scheduling on a loaded machine: a call that ignores its
 timeout never returns at all, so any finite slack catches it."""
 
@@ -82,15 +87,20 @@ class Fault:
     def first_failure(self) -> str:
         return next(kind for kind in self.kinds if kind != "ok")
 
+    @property
+    def timeout(self) -> float:
+        """The ``timeout`` each request of the cell gets."""
+        return TIMEOUT if "timeout" in self.kinds else GENEROUS
+
 
 FAULTS: tuple[Fault, ...] = (
     Fault("5xx", ("{server}/bytes/10", "{server}/status/503") * 2, ("ok", "status") * 2),
     Fault("connection refused", ("{server}/bytes/10", "{refused}/") * 2, ("ok", "connect") * 2),
     Fault("closed mid-body", ("{server}/bytes/10", "{server}/drop") * 2, ("ok", "protocol") * 2),
     Fault("reset mid-body", ("{server}/bytes/10", "{server}/abort") * 2, ("ok", "read") * 2),
-    Fault("response never comes", ("{server}/bytes/10", "{server}/hang") * 2, ("ok", "timeout") * 2),
+    Fault("response never comes", ("{server}/hang",) * 2, ("timeout",) * 2),
     # A byte every 100 ms: each read is quick, the body as a whole never ends in time.
-    Fault("body trickled", ("{server}/bytes/10", "{server}/trickle/1000?interval=100") * 2, ("ok", "timeout") * 2),
+    Fault("body trickled", ("{server}/trickle/1000?interval=100",) * 2, ("timeout",) * 2),
     # Killed once the healthy request is served and both hanging ones are in flight. (A
     # request started after the kill would find the port refusing, or accepted by a listening
     # socket the dying process has not closed yet and then reset: the kernel's race, not the
@@ -106,29 +116,29 @@ def _kinds(results: Sequence[FetchResult]) -> str:
     return " ".join("ok" if result.error is None else result.error.value for result in ordered)
 
 
-async def _fetch_all(fanout: Any, urls: list[str]) -> str:
-    return _kinds(await fanout.fetch_all(urls, limit=LIMIT, timeout=TIMEOUT))
+async def _fetch_all(fanout: Any, urls: list[str], timeout: float) -> str:
+    return _kinds(await fanout.fetch_all(urls, limit=LIMIT, timeout=timeout))
 
 
-async def _fetch_as_completed(fanout: Any, urls: list[str]) -> str:
-    async with fanout.fetch_as_completed(urls, limit=LIMIT, timeout=TIMEOUT) as results:
+async def _fetch_as_completed(fanout: Any, urls: list[str], timeout: float) -> str:
+    async with fanout.fetch_as_completed(urls, limit=LIMIT, timeout=timeout) as results:
         return _kinds([result async for result in results])
 
 
-async def _fail_fast(fanout: Any, urls: list[str]) -> str:
+async def _fail_fast(fanout: Any, urls: list[str], timeout: float) -> str:
     try:
-        return _kinds(await fanout.fetch_all(urls, limit=LIMIT, timeout=TIMEOUT, fail_fast=True))
+        return _kinds(await fanout.fetch_all(urls, limit=LIMIT, timeout=timeout, fail_fast=True))
     except FanoutError as error:
         return f"FanoutError({error.result.error.value if error.result.error else None})"
 
 
 @dataclass(frozen=True)
 class Call:
-    """One way to call a workload: ``invoke(module, urls)`` returns the outcome as text."""
+    """One way to call a workload: ``invoke(module, urls, timeout)`` returns the outcome as text."""
 
     name: str
     workload: str
-    invoke: Callable[[Any, list[str]], Awaitable[str]] = field(repr=False)
+    invoke: Callable[[Any, list[str], float], Awaitable[str]] = field(repr=False)
 
     def expected(self, fault: Fault) -> str:
         if self.name.endswith("fail_fast"):
@@ -144,9 +154,9 @@ CALLS: tuple[Call, ...] = (
 
 
 def bound_of(fault: Fault) -> float:
-    """Seconds a cell may take: each worker fetches ``ceil(urls / LIMIT)`` URLs, each within
-    ``TIMEOUT``, plus ``SLACK``."""
-    return math.ceil(len(fault.urls) / LIMIT) * TIMEOUT + SLACK
+    """Seconds a cell may take: a worker meets at most ``ceil(timeouts / LIMIT)`` requests
+    that only their ``timeout`` ends, one after the other; everything else, ``SLACK``."""
+    return math.ceil(fault.kinds.count("timeout") / LIMIT) * fault.timeout + SLACK
 
 
 @dataclass(frozen=True)
@@ -172,7 +182,7 @@ def run_cell(flavour: Flavour, call: Call, fault: Fault, server_url: str, refuse
         async def invoke() -> None:
             nonlocal outcome
             try:
-                outcome = await call.invoke(module, urls)
+                outcome = await call.invoke(module, urls, fault.timeout)
             except Exception as error:  # any other error is a wrong outcome, shown as such
                 outcome = f"raised {type(error).__name__}: {error}"
 
