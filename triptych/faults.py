@@ -57,7 +57,7 @@ __all__ = [
     "run_cell",
 ]
 
-TIMEOUT = 0.25
+TIMEOUT = 0.1
 """Each request's ``timeout``, in seconds, where the timeout is what ends the fault."""
 GENEROUS = 10.0
 """Each request's ``timeout``, in seconds, where something else ends the fault."""
