@@ -156,9 +156,12 @@ def test_memory_stays_bounded_under_a_pipelined_burst(hardened: LoopbackServer) 
         while hardened.stats().write_paused < clients:
             time.sleep(0.01)
         grown = server.memory_info().rss - rss_before
+        assert hardened.stats().write_paused == clients
+    print(f"{clients} clients x 5 bodies of {MAX_BYTES >> 20} MiB unread; the server grew by {grown / 2**20:.1f} MiB")
     # Unbounded, that would be clients x 5 x 64 MiB; bounded, it is a few writes' worth each.
     assert grown < 64 * 1024 * 1024, f"the server grew by {grown / 2**20:.0f} MiB"
     _assert_healthy(hardened)
+    assert hardened.stats().write_paused == 0
 
 
 # --- Malformed requests --------------------------------------------------------------------

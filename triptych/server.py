@@ -324,7 +324,10 @@ class _HTTPProtocol(asyncio.Protocol):
         self.counters.connections += 1
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.counters.open_connections -= self.held
+        if self.held:
+            self.counters.open_connections -= 1
+        if not self.writable.is_set():
+            self.counters.write_paused -= 1
         self._disarm_head_timer()
         if self.responder is not None:
             self.responder.cancel()
