@@ -89,31 +89,28 @@ async def cancelled_when(flavour: Flavour, condition: Callable[[], bool], fn: Ca
             watcher.cancel()
             await asyncio.wait([watcher])
         return False
+    # Trio and AnyIO spell it alike: a watcher in a task group cancels the scope.
+    group_factory: Callable[[], Any]
+    scope_factory: Callable[[], Any]
     if flavour.library == "trio":
         import trio
 
-        async def cancel(scope: trio.CancelScope) -> None:
-            await poll()
-            scope.cancel()
+        group_factory, scope_factory = trio.open_nursery, trio.CancelScope
+    else:
+        import anyio
 
-        async with trio.open_nursery() as nursery:
-            with trio.CancelScope() as trio_scope:
-                nursery.start_soon(cancel, trio_scope)
-                await fn()
-            nursery.cancel_scope.cancel()
-        return trio_scope.cancelled_caught
-    import anyio
+        group_factory, scope_factory = anyio.create_task_group, anyio.CancelScope
 
-    async def cancel_anyio(scope: anyio.CancelScope) -> None:
+    async def cancel(scope: Any) -> None:
         await poll()
         scope.cancel()
 
-    async with anyio.create_task_group() as group:
-        with anyio.CancelScope() as anyio_scope:
-            group.start_soon(cancel_anyio, anyio_scope)
+    async with group_factory() as group:
+        with scope_factory() as scope:
+            group.start_soon(cancel, scope)
             await fn()
         group.cancel_scope.cancel()
-    return anyio_scope.cancelled_caught
+    return bool(scope.cancelled_caught)
 
 
 @pytest.fixture(scope="session")
