@@ -118,6 +118,7 @@ def server(server_process: LoopbackServer) -> Iterator[LoopbackServer]:
     stats = server_process.wait_idle()
     assert stats.in_flight == 0, f"requests still in flight at the server: {stats}"
     assert stats.open_connections == 0, f"connections still open at the server: {stats}"
+    assert stats.errors == 0, f"the server failed inside (see its log above): {stats}"
 
 
 @pytest.fixture
