@@ -6,6 +6,7 @@ on its own loop. No async pytest plugin claims any test, so none can hijack anot
 
 from __future__ import annotations
 
+import functools
 import re
 import socket
 import threading
@@ -14,6 +15,7 @@ from typing import Any, Protocol, TypeVar
 
 import psutil
 import pytest
+from hypothesis import settings
 
 from triptych.flavours import FLAVOURS, Flavour
 from triptych.server import LoopbackServer
@@ -22,6 +24,14 @@ T = TypeVar("T")
 
 DEADLINE = 60.0
 """Seconds on the loop's clock before a test is failed as hung: a backstop, not a measurement."""
+
+
+# The fuzz tests' profiles (tests/test_fuzz.py). The regular suite runs a few fixed examples
+# per workload, the same ones every run; `--hypothesis-profile=fuzz` (`nox -s fuzz`) explores
+# at least 200 per workload and keeps the failing ones in Hypothesis's database.
+settings.register_profile("quick", max_examples=5, derandomize=True, deadline=None, print_blob=True)
+settings.register_profile("fuzz", max_examples=200, deadline=None, print_blob=True)
+settings.load_profile("quick")
 
 
 class Run(Protocol):
@@ -36,8 +46,9 @@ def flavour(request: pytest.FixtureRequest) -> Flavour:
     return result
 
 
-@pytest.fixture
-def run(flavour: Flavour) -> Run:
+def run_on(
+    flavour: Flavour, fn: Callable[..., Awaitable[T]], *args: Any, virtual_clock: bool = False, **kwargs: Any
+) -> T:
     """Run ``fn(*args, **kwargs)`` on ``flavour`` under a deadline; fail if it leaves a task.
 
     ``virtual_clock=True`` fast-forwards time on the four flavours that have a virtual clock
@@ -45,20 +56,23 @@ def run(flavour: Flavour) -> Run:
     time, so tests that ask for it keep their waits short and decided by wide margins.
     """
 
-    def run(fn: Callable[..., Awaitable[T]], *args: Any, virtual_clock: bool = False, **kwargs: Any) -> T:
-        async def checked() -> T:
-            before = await flavour.count_tasks()
-            try:
-                return await fn(*args, **kwargs)
-            finally:
-                leftover = await flavour.count_tasks() - before
-                if leftover:
-                    raise AssertionError(f"{leftover} task(s) still alive after the call returned")
+    async def checked() -> T:
+        before = await flavour.count_tasks()
+        try:
+            return await fn(*args, **kwargs)
+        finally:
+            leftover = await flavour.count_tasks() - before
+            if leftover:
+                raise AssertionError(f"{leftover} task(s) still alive after the call returned")
 
-        virtual = virtual_clock and flavour.has_virtual_clock
-        return flavour.run(checked, virtual_clock=virtual, deadline=DEADLINE)
+    virtual = virtual_clock and flavour.has_virtual_clock
+    return flavour.run(checked, virtual_clock=virtual, deadline=DEADLINE)
 
-    return run
+
+@pytest.fixture
+def run(flavour: Flavour) -> Run:
+    """:func:`run_on` the test's flavour."""
+    return functools.partial(run_on, flavour)
 
 
 @pytest.fixture(scope="session")

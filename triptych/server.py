@@ -9,7 +9,7 @@ a core at that rate (see ``FACTS.md``).
 Endpoints (``GET``; every one accepts ``?delay=<ms>`` before it starts to answer)::
 
     /bytes/<n>                 200 with an n-byte body
-    /status/<code>             that status, with a short body
+    /status/<code>             that status, with a short body (none for 204 and 304)
     /drop                      headers promising 64 KiB, 1 KiB of it, then the connection closes
     /hang                      never answers; the request ends when the client goes away
     /trickle/<n>?interval=<ms> n bytes, one every `interval` ms (default 10)
@@ -197,7 +197,9 @@ class _HTTPProtocol(asyncio.Protocol):
             self._write_head(200, int(arg), keep_alive)
             self._write(b"x" * int(arg))
         elif name == "status" and arg.isdigit():
-            body = f"status {arg}".encode()
+            # No content with a 204 or 304 (RFC 9110, 6.4.1): a client reads none, so a body
+            # would be taken for the start of the next response on the connection.
+            body = b"" if int(arg) in (204, 304) else f"status {arg}".encode()
             self._write_head(int(arg), len(body), keep_alive)
             self._write(body)
         elif name == "drop":
