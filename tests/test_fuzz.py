@@ -37,10 +37,11 @@ fanout (against the loopback server, real time on every flavour)
 pipeline
   The order in which items are handled (fixed only for one producer and one consumer),
   the spread over producers and consumers, ``max_buffered`` below ``buffer`` and
-  ``producer_waits`` are open: the trace keeps the multiset of items handled, the counts,
-  and the invariants ``max_buffered <= buffer``. When handlers fail, which failing item is
-  named is open when several could have failed at the same instant; the trace then keeps
-  the type and that the item named is a failing one.
+  ``producer_waits`` are open: the trace keeps the items handled as a multiset, the counts,
+  and ``max_buffered <= buffer``. With more than one producer or consumer, the order of
+  the items is open, so is which failing item fails first, and so is which of two endings
+  (a handler fails, the items break, a cancel from outside) comes first: those scenarios
+  draw one ending, and the trace keeps the error's type and that it names a failing item.
 
 timeouts
   ``run_jobs``: work that ends at the very instant of its deadline has an unspecified
@@ -243,6 +244,84 @@ def test_fanout_agrees_on_every_flavour(
         assert str(trace) == f"fetching {trace.url} failed ({kind.value}): {detail}", name
     if len(failing_urls) == 1:
         _assert_same({name: type(trace) for name, trace in traces.items()})
+
+
+# --- pipeline --------------------------------------------------------------------------------
+
+
+@st.composite
+def _pipelines(draw: st.DrawFn) -> dict[str, Any]:
+    count = draw(st.integers(0, 10))
+    scenario = {
+        "count": count,
+        "consumers": draw(st.integers(1, 3)),
+        "buffer": draw(st.integers(1, 3)),
+        "producers": draw(st.integers(1, 3)),
+        "delays": draw(st.lists(st.integers(0, 1), min_size=count, max_size=count)),
+        "failing": draw(st.sets(st.integers(0, max(count - 1, 0)), max_size=2 if count else 0)),
+        "broken_at": draw(st.none() | st.integers(0, count)),
+        "cancel": draw(cancel_at),
+    }
+    if scenario["producers"] * scenario["consumers"] > 1:
+        # Which item is handled when is open here, so is which of two endings comes first.
+        keep = draw(st.sampled_from(["failing", "broken_at", "cancel"]))
+        empty = {"failing": set(), "broken_at": None, "cancel": None}
+        scenario |= {key: value for key, value in empty.items() if key != keep}
+    return scenario
+
+
+async def _pipeline_call(flavour: Flavour, scenario: dict[str, Any]) -> Any:
+    pipeline = flavour.workload("pipeline")
+    broken = RuntimeError(f"the items broke at {scenario['broken_at']}")
+    handled: list[int] = []
+
+    def items() -> Iterator[int]:
+        for item in range(scenario["count"]):
+            if item == scenario["broken_at"]:
+                raise broken
+            yield item
+        if scenario["broken_at"] == scenario["count"]:
+            raise broken
+
+    async def handler(item: int) -> None:
+        await flavour.sleep(scenario["delays"][item] * TICK)
+        if item in scenario["failing"]:
+            raise ValueError(f"item {item} is bad")
+        handled.append(item)
+
+    options = {key: scenario[key] for key in ("consumers", "buffer", "producers")}
+    one_by_one = scenario["producers"] == scenario["consumers"] == 1
+    try:
+        report = await _cancelled_after(
+            flavour, scenario["cancel"], lambda: pipeline.run_pipeline(items(), handler=handler, **options)
+        )
+    except PipelineError as error:
+        assert error.item in scenario["failing"], error
+        assert str(error) == f"handling item {error.item} failed: ValueError: item {error.item} is bad"
+        if one_by_one:
+            return _error(error), _error(error.__cause__)
+        return type(error).__name__, type(error.__cause__).__name__, "one of the failing items"
+    except RuntimeError as error:
+        return _error(error), error is broken
+    if report == "cancelled":
+        return report
+    assert isinstance(report, PipelineReport)
+    assert sorted(handled) == list(range(scenario["count"])) == list(range(report.items_handled)), report
+    return {
+        "produced": report.items_produced,
+        "handled": report.items_handled,
+        "items handled": sorted(handled),
+        "in order": handled if one_by_one else None,
+        "per producer": (len(report.produced_per_producer), sum(report.produced_per_producer)),
+        "per consumer": (len(report.handled_per_consumer), sum(report.handled_per_consumer)),
+        "max_buffered <= buffer": report.max_buffered <= scenario["buffer"],
+    }
+
+
+@given(scenario=_pipelines(), seed=seeds)
+def test_pipeline_agrees_on_every_flavour(scenario: dict[str, Any], seed: Any) -> None:
+    traces = _on_every_flavour(lambda flavour: lambda: _pipeline_call(flavour, scenario))
+    _assert_same(traces)
 
 
 # --- locks -----------------------------------------------------------------------------------
