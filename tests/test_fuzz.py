@@ -75,7 +75,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import pytest
-from hypothesis import assume, given
+from hypothesis import assume, event, given
 from hypothesis import strategies as st
 
 from shared import cancellation as cancel_contract
@@ -322,6 +322,243 @@ async def _pipeline_call(flavour: Flavour, scenario: dict[str, Any]) -> Any:
 def test_pipeline_agrees_on_every_flavour(scenario: dict[str, Any], seed: Any) -> None:
     traces = _on_every_flavour(lambda flavour: lambda: _pipeline_call(flavour, scenario))
     _assert_same(traces)
+
+
+# --- timeouts --------------------------------------------------------------------------------
+
+JobStatus, JobEvent = timeouts_contract.JobStatus, timeouts_contract.JobEvent
+LIFECYCLE = (JobEvent.STARTED, JobEvent.CLEANUP_STARTED, JobEvent.CLEANED_UP)
+TIE = "tie: either status"
+
+
+@dataclass(frozen=True)
+class _ModelJob:
+    """One job of the model of ``run_jobs``, in ticks: its possible statuses and event times."""
+
+    statuses: frozenset[Any]
+    times: tuple[float, ...]
+    """When it logs each event of LIFECYCLE; empty if it never starts."""
+
+
+def _model_batch(scenario: dict[str, Any]) -> list[_ModelJob]:
+    """``run_jobs`` as the contract describes it, on exact ticks."""
+    job_timeout = math.inf if scenario["job_timeout"] is None else scenario["job_timeout"]
+    deadline = math.inf if scenario["deadline"] is None else scenario["deadline"]
+    slots = [0.0] * min(scenario["limit"], len(scenario["jobs"]))
+    model = []
+    for work, cleanup in scenario["jobs"]:
+        start = heapq.heappop(slots)
+        if start >= deadline:
+            model.append(_ModelJob(frozenset({JobStatus.NOT_STARTED}), ()))
+            heapq.heappush(slots, start)
+            continue
+        stop, cause = timeouts_contract.stop_for(start, job_timeout, deadline)
+        end = min(start + work, stop)
+        statuses = {JobStatus.FINISHED} if start + work <= stop else set()
+        statuses |= {cause} if start + work >= stop else set()
+        model.append(_ModelJob(frozenset(statuses), (start, end, end + cleanup)))
+        heapq.heappush(slots, end + cleanup)
+    return model
+
+
+@st.composite
+def _batches(draw: st.DrawFn) -> dict[str, Any]:
+    job_timeout = draw(st.none() | st.integers(1, 4))
+    deadline = draw(st.none() | st.integers(1, 6))
+    bounded = job_timeout is not None or deadline is not None
+    work = ticks | st.just(math.inf) if bounded else ticks
+    jobs = draw(st.lists(st.tuples(work, st.integers(0, 1)), max_size=4))
+    scenario = {"jobs": jobs, "limit": draw(st.integers(1, 3)), "job_timeout": job_timeout, "deadline": deadline}
+    ending = draw(st.sampled_from(["none", "on_event", "cancel"]))
+    scenario["refuse"] = draw(st.tuples(st.integers(0, 3), st.sampled_from(LIFECYCLE))) if ending == "on_event" else None
+    scenario["cancel"] = draw(cancel_at) if ending == "cancel" else None
+    return scenario
+
+
+async def _batch_call(flavour: Flavour, scenario: dict[str, Any]) -> tuple[Any, list[list[Any]]]:
+    timeouts = flavour.workload("timeouts")
+    refusal = RuntimeError(f"on_event refused {scenario['refuse']}")
+    log: list[list[Any]] = [[] for _ in scenario["jobs"]]
+
+    def on_event(index: int, event: Any) -> None:
+        log[index].append(event)
+        if (index, event) == scenario["refuse"]:
+            raise refusal
+
+    def seconds(value: float | None) -> float | None:
+        return None if value is None else value * TICK
+
+    jobs = [timeouts_contract.Job(f"job{n}", work * TICK, cleanup * TICK) for n, (work, cleanup) in enumerate(scenario["jobs"])]
+    options = {"job_timeout": seconds(scenario["job_timeout"]), "deadline": seconds(scenario["deadline"])}
+    try:
+        outcomes = await _cancelled_after(
+            flavour,
+            scenario["cancel"],
+            lambda: timeouts.run_jobs(jobs, limit=scenario["limit"], on_event=on_event, **options),
+        )
+    except RuntimeError as error:
+        return ("raised", error is refusal, _error(error)), log
+    if outcomes == "cancelled":
+        return outcomes, log
+    assert [(o.index, o.job) for o in outcomes] == list(enumerate(jobs))
+    return [(o.status, o.cleaned_up) for o in outcomes], log
+
+
+def _batch_trace(scenario: dict[str, Any], model: list[_ModelJob], result: Any, log: list[list[Any]]) -> Any:
+    """``result`` and ``log`` checked against the model, with what the contract leaves open marked."""
+    refused = scenario["refuse"]
+    ended_at = scenario["cancel"]
+    if refused is not None and refused[0] < len(model) and model[refused[0]].times:
+        ended_at = model[refused[0]].times[LIFECYCLE.index(refused[1])]
+    if ended_at is not None and ended_at > max((job.times[-1] for job in model if job.times), default=0):
+        ended_at = None  # the batch was over before the cancel came
+    lifecycles: list[Any] = []
+    for index, (job, events) in enumerate(zip(model, log, strict=True)):
+        full = list(LIFECYCLE) if job.times else []
+        if refused is not None and refused[0] == index:
+            full = full[: full.index(refused[1]) + 1] if full else []
+        elif ended_at is not None and job.times and job.times[0] == ended_at:
+            assert events in ([], full), (index, events)
+            lifecycles.append("open: whether it started at the instant the batch stopped")
+            continue
+        elif ended_at is not None and (not job.times or job.times[0] > ended_at):
+            full = []
+        assert events == full, (index, events, full)
+        lifecycles.append(events)
+    if ended_at is not None:
+        return result, lifecycles
+    statuses = []
+    for index, (job, (status, cleaned_up)) in enumerate(zip(model, result, strict=True)):
+        assert status in job.statuses and cleaned_up == bool(job.times), (index, status, job)
+        statuses.append(TIE if len(job.statuses) > 1 else status)
+    return statuses, lifecycles
+
+
+@given(scenario=_batches(), seed=seeds)
+def test_timeouts_batch_agrees_on_every_flavour(scenario: dict[str, Any], seed: Any) -> None:
+    model = _model_batch(scenario)
+    event("a job's work ends at its deadline" if any(len(job.statuses) > 1 for job in model) else "no tie")
+    traces = _on_every_flavour(lambda flavour: lambda: _batch_call(flavour, scenario))
+    _assert_same({name: _batch_trace(scenario, model, *trace) for name, trace in traces.items()})
+
+
+class Flaky(Exception):
+    """The retryable error."""
+
+
+class Fatal(Exception):
+    """An error that is not retried."""
+
+
+@st.composite
+def _retries(draw: st.DrawFn) -> dict[str, Any]:
+    attempts = draw(st.integers(1, 4))
+    deadline = draw(st.none() | st.integers(0, 8).map(lambda n: n + 0.5))
+    cancel = draw(cancel_at)
+    assume(cancel is None or cancel != deadline)
+    return {
+        "attempts": attempts,
+        "tries": draw(st.lists(st.tuples(st.integers(0, 2), st.sampled_from(["ok", "flaky", "fatal"])), min_size=attempts, max_size=attempts)),
+        "base_delay": draw(st.integers(0, 2)),
+        "factor": draw(st.sampled_from([1, 2])),
+        "max_delay": draw(st.none() | st.integers(0, 2)),
+        "deadline": deadline,
+        "cancel": cancel,
+        "refuse_retry": draw(st.none() | st.integers(1, 3)),
+    }
+
+
+def _model_retry(scenario: dict[str, Any]) -> tuple[Any, list[tuple[Any, ...]]]:
+    """``retry`` as the contract describes it, in ticks: its ending and the ``on_retry`` calls."""
+    delays = timeouts_contract.backoff_delays(
+        scenario["attempts"],
+        scenario["base_delay"],
+        scenario["factor"],
+        math.inf if scenario["max_delay"] is None else scenario["max_delay"],
+    )
+    deadline = math.inf if scenario["deadline"] is None else scenario["deadline"]
+    cancel = math.inf if scenario["cancel"] is None else scenario["cancel"]
+    calls: list[tuple[Any, ...]] = []
+    now, failed = 0.0, 0
+
+    def out_of_time() -> Any:
+        if cancel < deadline:
+            return "cancelled"
+        seconds = scenario["deadline"] * TICK
+        cause = ("Flaky", f"attempt {failed} failed") if failed else None
+        return "DeadlineExceeded", f"the deadline of {seconds} s passed after {failed} failed attempt(s)", cause
+
+    for attempt, (duration, kind) in enumerate(scenario["tries"], start=1):
+        if now + duration > min(deadline, cancel):
+            return out_of_time(), calls
+        now += duration
+        if kind == "ok":
+            return ("returned", attempt), calls
+        if kind == "fatal":
+            return ("Fatal", "the very object raised"), calls
+        failed += 1
+        if attempt == scenario["attempts"]:
+            error = f"Flaky('attempt {attempt} failed')"
+            return ("RetriesExhausted", f"all {attempt} attempt(s) failed; the last with {error}"), calls
+        calls.append((attempt, "Flaky", f"attempt {attempt} failed", delays[attempt - 1]))
+        if scenario["refuse_retry"] == attempt:
+            return ("RuntimeError", "the very object raised"), calls
+        if now + delays[attempt - 1] > min(deadline, cancel):
+            return out_of_time(), calls
+        now += delays[attempt - 1]
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+async def _retry_call(flavour: Flavour, scenario: dict[str, Any]) -> tuple[Any, list[tuple[Any, ...]]]:
+    timeouts = flavour.workload("timeouts")
+    fatal, refusal = Fatal("not retried"), RuntimeError("on_retry refused")
+    calls: list[tuple[Any, ...]] = []
+    attempt = 0
+
+    async def operation() -> int:
+        nonlocal attempt
+        attempt += 1
+        duration, kind = scenario["tries"][attempt - 1]
+        await flavour.sleep(duration * TICK)
+        if kind == "flaky":
+            raise Flaky(f"attempt {attempt} failed")
+        if kind == "fatal":
+            raise fatal
+        return attempt
+
+    def on_retry(number: int, error: Exception, delay: float) -> None:
+        calls.append((number, *_error(error), delay / TICK))
+        if number == scenario["refuse_retry"]:
+            raise refusal
+
+    options = {key: scenario[key] for key in ("attempts", "factor")} | {
+        "base_delay": scenario["base_delay"] * TICK,
+        "max_delay": None if scenario["max_delay"] is None else scenario["max_delay"] * TICK,
+        "deadline": None if scenario["deadline"] is None else scenario["deadline"] * TICK,
+    }
+    try:
+        result = await _cancelled_after(
+            flavour, scenario["cancel"], lambda: timeouts.retry(operation, retry_on=Flaky, on_retry=on_retry, **options)
+        )
+    except timeouts_contract.DeadlineExceeded as error:
+        cause = None if error.__cause__ is None else _error(error.__cause__)
+        return (*_error(error), cause), calls
+    except timeouts_contract.RetriesExhausted as error:
+        assert type(error.__cause__) is Flaky
+        return _error(error), calls
+    except (Fatal, RuntimeError) as error:
+        assert error is fatal or error is refusal, error
+        return (type(error).__name__, "the very object raised"), calls
+    return ("returned", result) if result != "cancelled" else result, calls
+
+
+@given(scenario=_retries(), seed=seeds)
+def test_timeouts_retry_agrees_on_every_flavour(scenario: dict[str, Any], seed: Any) -> None:
+    traces = _on_every_flavour(lambda flavour: lambda: _retry_call(flavour, scenario))
+    _assert_same(traces)
+    expected = _model_retry(scenario)
+    event(f"retry ends: {expected[0] if isinstance(expected[0], str) else expected[0][0]}")
+    assert traces["asyncio"] == expected
 
 
 # --- locks -----------------------------------------------------------------------------------
