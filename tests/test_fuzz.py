@@ -324,6 +324,149 @@ def test_pipeline_agrees_on_every_flavour(scenario: dict[str, Any], seed: Any) -
     _assert_same(traces)
 
 
+# --- cancellation ----------------------------------------------------------------------------
+
+Step, ShutdownSignal = cancel_contract.Step, cancel_contract.ShutdownSignal
+ERRORS = {None: None, "ValueError": ValueError, "KeyError": KeyError}
+
+
+def _starts(scenario: dict[str, Any]) -> list[float]:
+    """When each job of a race starts, on exact ticks, if nothing has won before."""
+    stagger = math.inf if scenario["stagger"] is None else scenario["stagger"]
+    starts = [0.0]
+    for work, error, cleanup in scenario["jobs"][:-1]:
+        head_start = min(stagger, work + cleanup) if error else stagger
+        starts.append(starts[-1] + head_start)
+    return starts
+
+
+def _generic(scenario: dict[str, Any]) -> bool:
+    """No two jobs have events at the same instant (bar a failure that starts the next job)."""
+    jobs = scenario["jobs"]
+    starts = _starts(scenario) if scenario["call"] == "race" else [0.0] * len(jobs)
+    ends = [{start + work, start + work + cleanup} for start, (work, _, cleanup) in zip(starts, jobs, strict=True)]
+    for k, start in enumerate(starts):
+        for j in range(len(jobs)):
+            if j != k and (ends[j] & ends[k] or (start in ends[j] and not (j == k - 1 and jobs[j][1]))):
+                return False
+    return True
+
+
+def _decided_at(scenario: dict[str, Any]) -> float:
+    """When the call's end is decided, on exact ticks: after it, only cleanups are left to finish."""
+    jobs = scenario["jobs"]
+    if scenario["call"] == "race":
+        won = math.inf
+        for start, (work, error, cleanup) in zip(_starts(scenario), jobs, strict=True):
+            if start >= won:
+                break
+            # The contract decides the win when the winner's cleanup ends, but on Trio's loop a
+            # cancel that comes during that cleanup lets the win through: a known defect,
+            # pinned by test_regression_a_cancel_during_the_winners_cleanup_cancels_the_race,
+            # so the fuzzing goes on from the winner's end of work.
+            won = won if error else min(won, start + work)
+        return won
+    if scenario["call"] == "all":
+        failed = min((work + cleanup for work, error, cleanup in jobs if error), default=math.inf)
+        return min(failed, max(work for work, _, _ in jobs))
+    if scenario["shutdown_first"]:
+        return 0.0
+    slots, ends = [0.0] * scenario["workers"], [0.0]
+    for work, _, cleanup in jobs:
+        start = heapq.heappop(slots)
+        ends.append(start + work)
+        heapq.heappush(slots, start + work + cleanup)
+    return max(ends)
+
+
+@st.composite
+def _cancellations(draw: st.DrawFn) -> dict[str, Any]:
+    call = draw(st.sampled_from(["all", "race", "serve"]))
+    job = st.tuples(st.integers(0, 6), st.sampled_from([*ERRORS]), st.integers(0, 2))
+    jobs = draw(st.lists(job, min_size=0 if call == "serve" else 1, max_size=4))
+    scenario = {"call": call, "jobs": jobs, "cancel": draw(cancel_at), "refuse": None}
+    if call == "race":
+        scenario["stagger"] = draw(st.sampled_from([0, 1, 2, None]))
+    if call == "serve":
+        scenario |= {
+            "workers": draw(st.integers(1, 3)),
+            "grace": draw(st.sampled_from([0, 1, None])),
+            "shutdown_first": draw(st.booleans()),
+        }
+    else:
+        assume(_generic(scenario))
+        if jobs and scenario["cancel"] is None:
+            steps = [Step.SUCCEEDED, Step.FAILED, Step.CLEANED_UP]
+            scenario["refuse"] = draw(st.none() | st.tuples(st.integers(0, len(jobs) - 1), st.sampled_from(steps)))
+    return scenario
+
+
+async def _cancellation_call(flavour: Flavour, scenario: dict[str, Any]) -> Any:
+    cancellation = flavour.workload("cancellation")
+    jobs = [
+        cancel_contract.Job(f"job{n}", work * TICK, ERRORS[error], cleanup * TICK)
+        for n, (work, error, cleanup) in enumerate(scenario["jobs"])
+    ]
+    refuse = None if scenario["refuse"] is None else (f"job{scenario['refuse'][0]}", scenario["refuse"][1])
+    refusal = RuntimeError(f"the log refused {refuse}")
+    steps: dict[str, list[Any]] = {job.name: [] for job in jobs}
+
+    def log(entry: Any) -> None:
+        steps[entry.job].append(entry.step)
+        if (entry.job, entry.step) == refuse:
+            raise refusal
+
+    def outcomes(found: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        return [(o.name, o.state, o.cleaned_up, type(o.error).__name__) for o in found]
+
+    def call() -> Awaitable[Any]:
+        if scenario["call"] == "all":
+            return cancellation.run_all_or_nothing(jobs, log=log)
+        if scenario["call"] == "race":
+            stagger = None if scenario["stagger"] is None else scenario["stagger"] * TICK
+            return cancellation.race_first(jobs, stagger=stagger, log=log)
+        shutdown = ShutdownSignal()
+        if scenario["shutdown_first"]:
+            shutdown.request()
+        grace = None if scenario["grace"] is None else scenario["grace"] * TICK
+        return cancellation.serve(jobs, workers=scenario["workers"], grace=grace, shutdown=shutdown, log=log)
+
+    try:
+        result = await _cancelled_after(flavour, scenario["cancel"], call)
+    except cancel_contract.JobFailed as error:
+        assert error.__cause__ is error.error
+        ending: Any = (*_error(error), error.job, outcomes(error.outcomes))
+    except cancel_contract.AllJobsFailed as error:
+        ending = (*_error(error), outcomes(error.outcomes))
+    except RuntimeError as error:
+        ending = ("raised", error is refusal, _error(error))
+    else:
+        if result == "cancelled":
+            ending = result
+        elif scenario["call"] == "all":
+            ending = outcomes(result)
+        elif scenario["call"] == "race":
+            ending = result.winner, outcomes(result.outcomes)
+        else:
+            ending = result.shutdown_requested, outcomes(result.outcomes)
+    return ending, steps
+
+
+@given(scenario=_cancellations(), seed=seeds)
+def test_cancellation_agrees_on_every_flavour(scenario: dict[str, Any], seed: Any) -> None:
+    event(f"cancellation: {scenario['call']}")
+    traces = _on_every_flavour(lambda flavour: lambda: _cancellation_call(flavour, scenario))
+    if scenario["cancel"] is not None and scenario["cancel"] > _decided_at(scenario):
+        # The cancel came while only cleanups were left: the library's rule says whether
+        # the call's end or the cancel comes out. Every flavour must still agree on the
+        # steps, and those that let the end through on the end.
+        event("cancellation: a cancel from outside while the cleanups finish")
+        ends = {name: ending for name, (ending, _) in traces.items() if ending != "cancelled"}
+        assert len(set(map(repr, ends.values()))) <= 1, ends
+        traces = {name: ("cancelled or the decided end", steps) for name, (_, steps) in traces.items()}
+    _assert_same(traces)
+
+
 # --- timeouts --------------------------------------------------------------------------------
 
 JobStatus, JobEvent = timeouts_contract.JobStatus, timeouts_contract.JobEvent
@@ -702,3 +845,29 @@ def test_regression_lost_updates_can_leave_the_balances_as_expected() -> None:
 
     assert report.lost_updates == 2
     assert report.balances != report.expected, report
+
+
+def test_regression_a_cancel_during_the_winners_cleanup_cancels_the_race(
+    flavour: Flavour, run: Run, request: pytest.FixtureRequest
+) -> None:
+    """Found by ``test_cancellation_agrees_on_every_flavour``: one job that works 0 ticks and
+    cleans up for 4, raced with a cancel from outside after 1 tick. The contract decides
+    the win when the cleanup ends, so the cancel came first and must propagate; on Trio's
+    loop (trio, anyio-trio) the cancel waits behind the shielded cleanup, nothing
+    checkpoints after it, and ``race_first`` returns the winner instead."""
+    if flavour.loop == "trio":
+        request.applymarker(
+            pytest.mark.xfail(
+                reason="defect found by fuzzing: no checkpoint after the winner's shielded cleanup",
+                raises=AssertionError,
+                strict=True,
+            )
+        )
+    cancellation = flavour.workload("cancellation")
+
+    async def race() -> None:
+        await cancellation.race_first([cancel_contract.Job("only", 0, cleanup_seconds=4 * TICK)], stagger=0)
+
+    cancelled = run(flavour.cancelled_after, TICK, race, virtual_clock=True)
+
+    assert cancelled
