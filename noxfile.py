@@ -148,3 +148,12 @@ def _compare(session: nox.Session, *, anyio: str, tag: str, extra: list[str]) ->
     if tag:
         arguments += ["--tag", tag]
     session.run(tools, "-m", "triptych", "bench", *arguments, *extra, external=True)
+
+
+@nox.session(python=PYTHONS[0], default=False)
+def fuzz(session: nox.Session) -> None:
+    """Differential fuzzing: at least 200 Hypothesis scenarios per workload, each run on all six flavours."""
+    session.install("-e", ".[test]")
+    session.run(
+        "pytest", "tests/test_fuzz.py", "--hypothesis-profile=fuzz", "--hypothesis-show-statistics", *session.posargs
+    )

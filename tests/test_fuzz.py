@@ -28,9 +28,10 @@ fanout (against the loopback server, real time on every flavour)
   The message of a refused connection: it is httpcore's, which says "All connection
   attempts failed" on an asyncio loop and "all attempts to connect to 127.0.0.1:<port>
   failed" on Trio's (``ErrorKind.CONNECT`` is the same). Everything else in a ``fetch_all``
-  result (index, URL, status, size, error kind, message) must be equal. ``fetch_as_completed`` yields in completion order, which is open: its results
-  are compared sorted by index. With ``fail_fast=True`` and several failing URLs, which
-  one fails first is a race between requests: the trace keeps the error type, and that
+  result (index, URL, status, size, error kind, message) must be equal, and a status of
+  400 or more must be exactly what fails. ``fetch_as_completed`` yields in completion
+  order, which is open: its results are compared sorted by index. With ``fail_fast=True``
+  and several failing URLs, which one fails first is a race between requests: the trace keeps the error type, and that
   the named URL is one of the failing ones with the message its plain fetch gives.
   Timeouts only ever stop ``/hang`` (which never answers), so no request races its timeout.
 
@@ -51,10 +52,16 @@ timeouts
   drawn at half ticks so they never tie with the end of an attempt.
 
 cancellation
-  Which of two jobs that fail (or succeed) at the same instant is named (or wins), and
-  whether a job whose work ends at the instant the call's end is decided counts as done
-  or cancelled. The scenarios give each job a distinct sub-tick offset so that no two
-  jobs' events fall at the same instant; every other difference is a divergence.
+  Which of two jobs that fail (or succeed) at the same instant is named (or wins): the
+  scenarios of ``run_all_or_nothing`` and ``race_first`` are drawn so that no two jobs
+  have events at the same instant (bar a failure that starts the next job). A cancel
+  from outside that comes once the call's end is decided, while cleanups finish: the
+  library's rule says whether the end or the cancel comes out, so the trace keeps the
+  steps, and that the flavours that let the end through agree on it. For
+  ``run_all_or_nothing`` and ``serve`` the end is decided when the last work (or the
+  first failure) ends; for ``race_first`` the contract decides it when the winner's
+  cleanup ends, but Trio's loop lets a cancel during that cleanup through (a known defect,
+  pinned by a regression test below), so the fuzzing counts it from the end of the work.
 
 locks
   The order in which transfers take the locks, so which transfers a tight balance
@@ -104,11 +111,11 @@ def _assert_same(traces: dict[str, Any]) -> None:
     assert not differ, "\n".join(f"{name}: {trace!r}" for name, trace in [first, *differ])
 
 
-async def _cancelled_after(flavour: Flavour, ticks: float | None, call: Callable[[], Awaitable[T]]) -> T | str:
+async def _cancelled_after(flavour: Flavour, ticks: float | None, call: Callable[[], Awaitable[Any]]) -> Any:
     """``call()``, or "cancelled" when a cancel from outside came ``ticks`` after the start."""
     if ticks is None:
         return await call()
-    outcome: list[T] = []
+    outcome: list[Any] = []
 
     async def keep() -> None:
         outcome.append(await call())
@@ -252,7 +259,7 @@ def test_fanout_agrees_on_every_flavour(
 @st.composite
 def _pipelines(draw: st.DrawFn) -> dict[str, Any]:
     count = draw(st.integers(0, 10))
-    scenario = {
+    scenario: dict[str, Any] = {
         "count": count,
         "consumers": draw(st.integers(1, 3)),
         "buffer": draw(st.integers(1, 3)),
@@ -265,7 +272,7 @@ def _pipelines(draw: st.DrawFn) -> dict[str, Any]:
     if scenario["producers"] * scenario["consumers"] > 1:
         # Which item is handled when is open here, so is which of two endings comes first.
         keep = draw(st.sampled_from(["failing", "broken_at", "cancel"]))
-        empty = {"failing": set(), "broken_at": None, "cancel": None}
+        empty: dict[str, Any] = {"failing": set(), "broken_at": None, "cancel": None}
         scenario |= {key: value for key, value in empty.items() if key != keep}
     return scenario
 
@@ -296,10 +303,10 @@ async def _pipeline_call(flavour: Flavour, scenario: dict[str, Any]) -> Any:
             flavour, scenario["cancel"], lambda: pipeline.run_pipeline(items(), handler=handler, **options)
         )
     except PipelineError as error:
-        assert error.item in scenario["failing"], error
-        assert str(error) == f"handling item {error.item} failed: ValueError: item {error.item} is bad"
+        assert error.item in scenario["failing"], error  # noqa: PT017  (a check on the scenario's error)
+        assert str(error) == f"handling item {error.item} failed: ValueError: item {error.item} is bad"  # noqa: PT017  (a check on the scenario's error)
         if one_by_one:
-            return _error(error), _error(error.__cause__)
+            return _error(error), type(error.__cause__).__name__, str(error.__cause__)
         return type(error).__name__, type(error.__cause__).__name__, "one of the failing items"
     except RuntimeError as error:
         return _error(error), error is broken
@@ -356,19 +363,21 @@ def _decided_at(scenario: dict[str, Any]) -> float:
     """When the call's end is decided, on exact ticks: after it, only cleanups are left to finish."""
     jobs = scenario["jobs"]
     if scenario["call"] == "race":
-        won = math.inf
+        # The contract decides the race when the winner's cleanup ends (or the last job's),
+        # but on Trio's loop a cancel that comes during that cleanup lets the end through: a
+        # known defect, pinned by test_regression_a_cancel_during_the_winners_cleanup_cancels_the_race,
+        # so the fuzzing goes on from the end of the work instead.
+        won, worked = math.inf, [0.0]
         for start, (work, error, cleanup) in zip(_starts(scenario), jobs, strict=True):
             if start >= won:
                 break
-            # The contract decides the win when the winner's cleanup ends, but on Trio's loop a
-            # cancel that comes during that cleanup lets the win through: a known defect,
-            # pinned by test_regression_a_cancel_during_the_winners_cleanup_cancels_the_race,
-            # so the fuzzing goes on from the winner's end of work.
-            won = won if error else min(won, start + work)
-        return won
+            worked.append(start + work)
+            won = won if error else min(won, start + work + cleanup)
+        return max(work_end for work_end in worked if work_end <= won)
     if scenario["call"] == "all":
         failed = min((work + cleanup for work, error, cleanup in jobs if error), default=math.inf)
-        return min(failed, max(work for work, _, _ in jobs))
+        last_work: float = max(work for work, _, _ in jobs)
+        return min(failed, last_work)
     if scenario["shutdown_first"]:
         return 0.0
     slots, ends = [0.0] * scenario["workers"], [0.0]
@@ -384,7 +393,7 @@ def _cancellations(draw: st.DrawFn) -> dict[str, Any]:
     call = draw(st.sampled_from(["all", "race", "serve"]))
     job = st.tuples(st.integers(0, 6), st.sampled_from([*ERRORS]), st.integers(0, 2))
     jobs = draw(st.lists(job, min_size=0 if call == "serve" else 1, max_size=4))
-    scenario = {"call": call, "jobs": jobs, "cancel": draw(cancel_at), "refuse": None}
+    scenario: dict[str, Any] = {"call": call, "jobs": jobs, "cancel": draw(cancel_at), "refuse": None}
     if call == "race":
         scenario["stagger"] = draw(st.sampled_from([0, 1, 2, None]))
     if call == "serve":
@@ -419,7 +428,7 @@ async def _cancellation_call(flavour: Flavour, scenario: dict[str, Any]) -> Any:
     def outcomes(found: tuple[Any, ...]) -> list[tuple[Any, ...]]:
         return [(o.name, o.state, o.cleaned_up, type(o.error).__name__) for o in found]
 
-    def call() -> Awaitable[Any]:
+    def call() -> Any:
         if scenario["call"] == "all":
             return cancellation.run_all_or_nothing(jobs, log=log)
         if scenario["call"] == "race":
@@ -434,7 +443,7 @@ async def _cancellation_call(flavour: Flavour, scenario: dict[str, Any]) -> Any:
     try:
         result = await _cancelled_after(flavour, scenario["cancel"], call)
     except cancel_contract.JobFailed as error:
-        assert error.__cause__ is error.error
+        assert error.__cause__ is error.error  # noqa: PT017  (a check on the scenario's error)
         ending: Any = (*_error(error), error.job, outcomes(error.outcomes))
     except cancel_contract.AllJobsFailed as error:
         ending = (*_error(error), outcomes(error.outcomes))
@@ -513,7 +522,9 @@ def _batches(draw: st.DrawFn) -> dict[str, Any]:
     jobs = draw(st.lists(st.tuples(work, st.integers(0, 1)), max_size=4))
     scenario = {"jobs": jobs, "limit": draw(st.integers(1, 3)), "job_timeout": job_timeout, "deadline": deadline}
     ending = draw(st.sampled_from(["none", "on_event", "cancel"]))
-    scenario["refuse"] = draw(st.tuples(st.integers(0, 3), st.sampled_from(LIFECYCLE))) if ending == "on_event" else None
+    scenario["refuse"] = (
+        draw(st.tuples(st.integers(0, 3), st.sampled_from(LIFECYCLE))) if ending == "on_event" else None
+    )
     scenario["cancel"] = draw(cancel_at) if ending == "cancel" else None
     return scenario
 
@@ -531,7 +542,10 @@ async def _batch_call(flavour: Flavour, scenario: dict[str, Any]) -> tuple[Any, 
     def seconds(value: float | None) -> float | None:
         return None if value is None else value * TICK
 
-    jobs = [timeouts_contract.Job(f"job{n}", work * TICK, cleanup * TICK) for n, (work, cleanup) in enumerate(scenario["jobs"])]
+    jobs = [
+        timeouts_contract.Job(f"job{n}", work * TICK, cleanup * TICK)
+        for n, (work, cleanup) in enumerate(scenario["jobs"])
+    ]
     options = {"job_timeout": seconds(scenario["job_timeout"]), "deadline": seconds(scenario["deadline"])}
     try:
         outcomes = await _cancelled_after(
@@ -572,7 +586,8 @@ def _batch_trace(scenario: dict[str, Any], model: list[_ModelJob], result: Any, 
         return result, lifecycles
     statuses = []
     for index, (job, (status, cleaned_up)) in enumerate(zip(model, result, strict=True)):
-        assert status in job.statuses and cleaned_up == bool(job.times), (index, status, job)
+        assert status in job.statuses, (index, status, job)
+        assert cleaned_up == bool(job.times), (index, cleaned_up, job)
         statuses.append(TIE if len(job.statuses) > 1 else status)
     return statuses, lifecycles
 
@@ -601,7 +616,13 @@ def _retries(draw: st.DrawFn) -> dict[str, Any]:
     assume(cancel is None or cancel != deadline)
     return {
         "attempts": attempts,
-        "tries": draw(st.lists(st.tuples(st.integers(0, 2), st.sampled_from(["ok", "flaky", "fatal"])), min_size=attempts, max_size=attempts)),
+        "tries": draw(
+            st.lists(
+                st.tuples(st.integers(0, 2), st.sampled_from(["ok", "flaky", "fatal"])),
+                min_size=attempts,
+                max_size=attempts,
+            )
+        ),
         "base_delay": draw(st.integers(0, 2)),
         "factor": draw(st.sampled_from([1, 2])),
         "max_delay": draw(st.none() | st.integers(0, 2)),
@@ -687,10 +708,10 @@ async def _retry_call(flavour: Flavour, scenario: dict[str, Any]) -> tuple[Any, 
         cause = None if error.__cause__ is None else _error(error.__cause__)
         return (*_error(error), cause), calls
     except timeouts_contract.RetriesExhausted as error:
-        assert type(error.__cause__) is Flaky
+        assert type(error.__cause__) is Flaky  # noqa: PT017  (a check on the scenario's error)
         return _error(error), calls
     except (Fatal, RuntimeError) as error:
-        assert error is fatal or error is refusal, error
+        assert error is fatal or error is refusal, error  # noqa: PT017  (a check on the scenario's error)
         return (type(error).__name__, "the very object raised"), calls
     return ("returned", result) if result != "cancelled" else result, calls
 
@@ -753,7 +774,9 @@ def _transfers_trace(scenario: dict[str, Any], report: Any) -> dict[str, Any]:
             trace |= {"balances": report.balances, "applied": report.applied}
         return trace
     # The contract: transfers that share an account and overlap in time lose updates.
-    written = [n for t in transfers if t.src != t.dst and scenario["balances"][t.src] >= t.amount for n in (t.src, t.dst)]
+    written = [
+        n for t in transfers if t.src != t.dst and scenario["balances"][t.src] >= t.amount for n in (t.src, t.dst)
+    ]
     shared = any(written.count(n) >= 2 for n in written)
     assert (report.lost_updates > 0) == shared, report
     return trace | {
