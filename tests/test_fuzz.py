@@ -132,8 +132,11 @@ def _error(error: BaseException) -> tuple[str, str]:
 seeds = st.random_module()
 """Drawn by every scenario: the seed of Trio's scheduler (see the module docstring)."""
 ticks = st.integers(min_value=0, max_value=3)
-cancel_at = st.none() | st.integers(min_value=0, max_value=6).map(lambda n: n + 0.5)
-"""A cancel from outside, half a tick off every event of the scenario, or none."""
+cancel_at = st.none() | st.integers(min_value=0, max_value=2).map(lambda n: n + 0.5)
+"""A cancel from outside, half a tick off every event of the scenario, or none. It comes
+early: on uvloop's real clock a chain of timers, each started when the last one fired, runs
+late by the sum of their delays (a few ms each on a busy machine), while the cancel's
+timer runs from the start; found at 6.5 ticks, where a race's third job had not started."""
 
 
 # --- Trio's interleavings replay -------------------------------------------------------------
@@ -607,6 +610,13 @@ def _batch_trace(scenario: dict[str, Any], model: list[_ModelJob], result: Any, 
         ended_at = model[refused[0]].times[LIFECYCLE.index(refused[1])]
     if ended_at is not None and ended_at > max((job.times[-1] for job in model if job.times), default=0):
         ended_at = None  # the batch was over before the cancel came
+    if ended_at is not None and refused is None and ended_at > max(job.times[1] for job in model if job.times):
+        # Only cleanups were left: the contract says the cancel propagates, but on Trio's loop
+        # it is lost (a known defect, pinned by test_regression_a_cancel_during_the_last_cleanup_
+        # cancels_the_batch); so the trace keeps the events, and the outcomes where they came.
+        if result != "cancelled":
+            assert all(status in job.statuses for (status, _), job in zip(result, model, strict=True)), result
+        return "cancelled, or the outcomes", [list(events) for events in log]
     lifecycles: list[Any] = []
     for index, (job, events) in enumerate(zip(model, log, strict=True)):
         full = list(LIFECYCLE) if job.times else []
@@ -932,3 +942,45 @@ def test_regression_a_cancel_during_the_winners_cleanup_cancels_the_race(
     cancelled = run(flavour.cancelled_after, TICK, race, virtual_clock=True)
 
     assert cancelled
+
+
+def test_regression_a_cancel_during_the_last_cleanup_cancels_the_batch(
+    flavour: Flavour, run: Run, request: pytest.FixtureRequest
+) -> None:
+    """Found by ``test_timeouts_batch_agrees_on_every_flavour``: one job of 1 tick's work and
+    1 tick's cleanup, cancelled from outside at 1.5 ticks. The contract says a cancel from
+    outside waits for the cleanups and propagates, with no outcome returned; on Trio's loop
+    (trio, anyio-trio) the cancel waits behind the shielded cleanup, nothing checkpoints
+    after the last job, and ``run_jobs`` returns the outcomes instead."""
+    if flavour.loop == "trio":
+        request.applymarker(
+            pytest.mark.xfail(
+                reason="defect found by fuzzing: no checkpoint after the last job's shielded cleanup",
+                raises=AssertionError,
+                strict=True,
+            )
+        )
+    timeouts = flavour.workload("timeouts")
+
+    async def batch() -> None:
+        await timeouts.run_jobs([timeouts_contract.Job("only", TICK, TICK)], limit=1)
+
+    cancelled = run(flavour.cancelled_after, 1.5 * TICK, batch, virtual_clock=True)
+
+    assert cancelled
+
+
+def test_regression_a_timeout_error_of_the_call_is_not_the_cancel(flavour: Flavour, run: Run) -> None:
+    """Found by ``test_timeouts_retry_agrees_on_every_flavour``: ``Flavour.cancelled_after``
+    took any ``TimeoutError`` out of the call for its own expiry on the asyncio flavours, so
+    ``retry``'s ``DeadlineExceeded`` (a ``TimeoutError``) read as a cancel from outside."""
+    timeouts = flavour.workload("timeouts")
+
+    async def attempt() -> None:
+        await flavour.sleep(2 * TICK)
+
+    async def retry() -> None:
+        await timeouts.retry(attempt, retry_on=ValueError, attempts=1, base_delay=0, deadline=TICK)
+
+    with pytest.raises(timeouts_contract.DeadlineExceeded):
+        run(flavour.cancelled_after, 4 * TICK, retry, virtual_clock=True)

@@ -148,9 +148,12 @@ class Flavour:
         import asyncio
 
         try:
-            async with asyncio.timeout(seconds):
+            async with asyncio.timeout(seconds) as asyncio_scope:
                 await fn(*args)
         except TimeoutError:
+            # A TimeoutError of the call's own (such as DeadlineExceeded) is not the cancel.
+            if not asyncio_scope.expired():
+                raise
             return True
         return False
 
