@@ -864,6 +864,12 @@ def test_locks_agree_on_every_flavour(scenario: dict[str, Any], seed: Any) -> No
 # --- Regressions found by fuzzing -------------------------------------------------------------
 
 
+def _xfail_on_trios_loop(flavour: Flavour, request: pytest.FixtureRequest, defect: str) -> None:
+    """Mark the test as a known, strict failure on trio and anyio-trio."""
+    if flavour.loop == "trio":
+        request.applymarker(pytest.mark.xfail(reason=defect, raises=AssertionError, strict=True))
+
+
 def test_regression_a_204_leaves_its_connection_usable(flavour: Flavour, run: Run, server: LoopbackServer) -> None:
     """Found by ``test_fanout_agrees_on_every_flavour``: the loopback server sent a body with
     a 204, which a client must not read (RFC 9110, 6.4.1), so the next response on that
@@ -926,14 +932,7 @@ def test_regression_a_cancel_during_the_winners_cleanup_cancels_the_race(
     the win when the cleanup ends, so the cancel came first and must propagate; on Trio's
     loop (trio, anyio-trio) the cancel waits behind the shielded cleanup, nothing
     checkpoints after it, and ``race_first`` returns the winner instead."""
-    if flavour.loop == "trio":
-        request.applymarker(
-            pytest.mark.xfail(
-                reason="defect found by fuzzing: no checkpoint after the winner's shielded cleanup",
-                raises=AssertionError,
-                strict=True,
-            )
-        )
+    _xfail_on_trios_loop(flavour, request, "defect found by fuzzing: no checkpoint after the winner's shielded cleanup")
     cancellation = flavour.workload("cancellation")
 
     async def race() -> None:
@@ -952,14 +951,9 @@ def test_regression_a_cancel_during_the_last_cleanup_cancels_the_batch(
     outside waits for the cleanups and propagates, with no outcome returned; on Trio's loop
     (trio, anyio-trio) the cancel waits behind the shielded cleanup, nothing checkpoints
     after the last job, and ``run_jobs`` returns the outcomes instead."""
-    if flavour.loop == "trio":
-        request.applymarker(
-            pytest.mark.xfail(
-                reason="defect found by fuzzing: no checkpoint after the last job's shielded cleanup",
-                raises=AssertionError,
-                strict=True,
-            )
-        )
+    _xfail_on_trios_loop(
+        flavour, request, "defect found by fuzzing: no checkpoint after the last job's shielded cleanup"
+    )
     timeouts = flavour.workload("timeouts")
 
     async def batch() -> None:
