@@ -118,7 +118,7 @@ def _on_every_flavour(
     job, due 1.5 ticks before the cancel, not started when it came).
     """
     flavours = FLAVOURS if timed_cancel is None else VIRTUAL_CLOCKS
-    event("cancel from outside: on the four virtual clocks" if flavours is VIRTUAL_CLOCKS else "on all six flavours")
+    event("a timed cancel: on the four virtual clocks" if flavours is VIRTUAL_CLOCKS else "on all six flavours")
     return {flavour.name: run_on(flavour, scenario(flavour), virtual_clock=True) for flavour in flavours}
 
 
