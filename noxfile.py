@@ -285,3 +285,12 @@ def _compare(session: nox.Session, *, anyio: str, tag: str, extra: list[str]) ->
         tools, "-m", "triptych", "bench", *arguments, *extra,
         external=True, interrupt_timeout=60, env={"TRIPTYCH_INSTALL": "locked"},
     )  # fmt: skip
+
+
+@nox.session(python=PYTHONS[0], default=False)
+def fuzz(session: nox.Session) -> None:
+    """Differential fuzzing: at least 200 Hypothesis scenarios per workload, each run on every flavour."""
+    session.install("-c", LOCK, "-e", ".[test]")
+    session.run(
+        "pytest", "tests/test_fuzz.py", "--hypothesis-profile=fuzz", "--hypothesis-show-statistics", *session.posargs
+    )

@@ -237,9 +237,12 @@ class _Asyncio(_Library):
         import asyncio
 
         try:
-            async with asyncio.timeout(seconds):
+            async with asyncio.timeout(seconds) as scope:
                 await fn(*args)
         except TimeoutError:
+            # A TimeoutError of the call's own (such as DeadlineExceeded) is not the cancel.
+            if not scope.expired():
+                raise
             return True
         return False
 

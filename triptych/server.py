@@ -9,7 +9,7 @@ that rate.
 Endpoints (``GET``; every one accepts ``?delay=<ms>`` before it starts to answer)::
 
     /bytes/<n>                 200 with an n-byte body
-    /status/<code>             that status (200-599), with a short body
+    /status/<code>             that status (200-599), with a short body (none for 204 and 304)
     /drop                      headers promising 64 KiB, 1 KiB of it, then the connection closes
     /abort                     the same, then the connection is reset (TCP RST)
     /hang                      never answers; the request ends when the client goes away
@@ -505,6 +505,10 @@ class _HTTPProtocol(asyncio.Protocol):
             size -= piece
 
     def _write_response(self, status: int, body: bytes, keep_alive: bool, kind: str = "text/plain") -> None:
+        if status in (204, 304):
+            # No content with a 204 or 304 (RFC 9110, 6.4.1): a client reads none, so a body
+            # would be taken for the start of the next response on the connection.
+            body = b""
         self._write_head(status, len(body), keep_alive, kind)
         self._write(body)
 
