@@ -931,6 +931,27 @@ def test_regression_a_redirect_status_is_not_a_failure(fanout: Fanout, run: Run,
     assert [(r.status, r.error, r.detail) for r in results] == [(301, None, ""), (304, None, "")]
 
 
+@pytest.mark.clause("pipeline.items_error")
+def test_regression_items_that_fail_at_once_leave_no_producer_unstarted(pipeline: Pipeline, run: Run) -> None:
+    """Found by ``test_pipeline_agrees_on_every_flavour`` on asyncio+eager (Python 3.12): the
+    first producer, run eagerly inside ``create_task``, met the failing items and aborted
+    the producers' TaskGroup, which then refused the next producer; Python 3.12's TaskGroup
+    leaves a refused coroutine never awaited (3.13 closes it), a warning the suite fails."""
+    broken = RuntimeError("the items broke at once")
+
+    def items() -> Iterator[int]:
+        raise broken
+        yield 0  # a generator: it raises at the first next()
+
+    async def handler(item: int) -> None:
+        raise AssertionError(f"no item can be handled, got {item}")
+
+    with pytest.raises(RuntimeError) as caught:
+        run(pipeline.run_pipeline, items(), handler=handler, consumers=1, buffer=1, producers=3)
+
+    assert caught.value is broken
+
+
 @pytest.mark.xfail(
     reason="contract text defect: Locks.run_transfers says lost updates leave balances != expected, "
     "but lost changes that cancel out leave them equal; the docstring needs rewording",
