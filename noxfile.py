@@ -6,9 +6,14 @@ so a run on a fresh machine needs nothing but nox.
 
 from __future__ import annotations
 
+import argparse
+import os
 import shutil
+import subprocess
 import sys
 import tomllib
+import xml.etree.ElementTree as ElementTree
+from collections import Counter
 from pathlib import Path
 
 import nox
@@ -80,6 +85,46 @@ def lock(session: nox.Session) -> None:
         "uv", "pip", "compile", "pyproject.toml", "--universal", "--python-version", PYTHONS[0], "--all-extras",
         "--no-annotate", "--quiet", "-o", LOCK,
     )  # fmt: skip
+
+
+@nox.session(python=PYTHONS[0], default=False)
+def stress(session: nox.Session) -> None:
+    """Behaviour suite N times in a row with the other cores kept busy; failures per test (`-- --runs 20`).
+
+    Other arguments go to pytest. A test that fails in any run is flaky: fix it, don't retry it.
+    """
+    parser = argparse.ArgumentParser(prog="nox -s stress --")
+    parser.add_argument("--runs", type=int, default=20)
+    options, pytest_args = parser.parse_known_args(session.posargs)
+    session.install("-c", LOCK, "-e", ".[test]")
+    # One busy loop per core but the one the suite runs on.
+    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range((os.cpu_count() or 2) - 1)]
+    failures: Counter[str] = Counter()
+    try:
+        for number in range(1, options.runs + 1):
+            report = Path(session.create_tmp()) / f"stress-{number}.xml"
+            session.run("pytest", "-q", f"--junitxml={report}", *pytest_args, success_codes=[0, 1])
+            failed = _failed_tests(report)
+            failures.update(failed)
+            session.log(f"stress run {number}/{options.runs}: {len(failed)} failed")
+    finally:
+        for process in busy:
+            process.kill()
+            process.wait()
+    for test, count in failures.most_common():
+        session.log(f"failed in {count} of {options.runs} runs: {test}")
+    if failures:
+        session.error(f"{len(failures)} test(s) failed at least once in {options.runs} runs")
+    session.log(f"{options.runs} runs in a row, no test failed")
+
+
+def _failed_tests(junit_xml: Path) -> list[str]:
+    """The ids of the tests that failed or errored in one pytest run's JUnit XML report."""
+    return [
+        "::".join(filter(None, (case.get("classname"), case.get("name"))))
+        for case in ElementTree.parse(junit_xml).iter("testcase")
+        if case.find("failure") is not None or case.find("error") is not None
+    ]
 
 
 @nox.session(python=PYTHONS[0], tags=["check"])
@@ -240,3 +285,12 @@ def _compare(session: nox.Session, *, anyio: str, tag: str, extra: list[str]) ->
         tools, "-m", "triptych", "bench", *arguments, *extra,
         external=True, interrupt_timeout=60, env={"TRIPTYCH_INSTALL": "locked"},
     )  # fmt: skip
+
+
+@nox.session(python=PYTHONS[0], default=False)
+def fuzz(session: nox.Session) -> None:
+    """Differential fuzzing: at least 200 Hypothesis scenarios per workload, each run on every flavour."""
+    session.install("-c", LOCK, "-e", ".[test]")
+    session.run(
+        "pytest", "tests/test_fuzz.py", "--hypothesis-profile=fuzz", "--hypothesis-show-statistics", *session.posargs
+    )

@@ -60,7 +60,11 @@ async def _feed(
     try:
         async with asyncio.TaskGroup() as feeders:
             for index in range(producers):
-                feeders.create_task(_produce(queue, index, source, tally))
+                producer = feeders.create_task(_produce(queue, index, source, tally))
+                # An eager task can fail inside create_task, which aborts the group: start no
+                # more (Python 3.12's TaskGroup would refuse and leave them never awaited).
+                if producer.done() and not producer.cancelled() and producer.exception() is not None:
+                    break
     except BaseExceptionGroup as group:
         # Only the caller's `items` can fail a producer; the TaskGroup wraps it even when alone.
         raise one_error(group)

@@ -15,6 +15,7 @@ from typing import Any, cast
 
 import psutil
 import pytest
+from hypothesis import settings
 
 from shared.cancellation import Cancellation
 from shared.fanout import Fanout
@@ -27,8 +28,12 @@ from tests.helpers import THREAD_EXIT, Run, threads_left
 from triptych.flavours import FLAVOURS, Flavour
 from triptych.server import LoopbackServer
 
-TIMEOUT = 60.0
-"""Seconds on the loop's clock before a test is failed as hung: a backstop, not a measurement."""
+# The fuzz tests' profiles (tests/test_fuzz.py). The regular suite runs a few fixed examples
+# per workload, the same ones every run; `--hypothesis-profile=fuzz` (`nox -s fuzz`) explores
+# at least 200 per workload and keeps the failing ones in Hypothesis's database.
+settings.register_profile("quick", max_examples=5, derandomize=True, deadline=None, print_blob=True)
+settings.register_profile("fuzz", max_examples=200, deadline=None, print_blob=True)
+settings.load_profile("quick")
 
 
 @pytest.fixture(params=FLAVOURS, ids=[flavour.name for flavour in FLAVOURS])
@@ -100,8 +105,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture
 def run(flavour: Flavour) -> Run:
-    """Run a coroutine function on ``flavour`` under :data:`TIMEOUT` (see :class:`Run`)."""
-    return Run(flavour, timeout=TIMEOUT)
+    """Run a coroutine function on the test's flavour (see :class:`Run`)."""
+    return Run(flavour)
 
 
 @pytest.fixture(scope="session")
@@ -118,6 +123,7 @@ def server(server_process: LoopbackServer) -> Iterator[LoopbackServer]:
     stats = server_process.wait_idle()
     assert stats.in_flight == 0, f"requests still in flight at the server: {stats}"
     assert stats.open_connections == 0, f"connections still open at the server: {stats}"
+    assert stats.errors == 0, f"the server failed inside (see its log above): {stats}"
 
 
 @pytest.fixture

@@ -12,16 +12,20 @@ from typing import Any, ParamSpec, TypeVar
 
 from triptych.flavours import Flavour
 
-__all__ = ["IDLE_TRIO_THREAD", "THREAD_EXIT", "Run", "threads_left"]
+__all__ = ["IDLE_TRIO_THREAD", "THREAD_EXIT", "TIMEOUT", "Run", "threads_left"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
+
+TIMEOUT = 60.0
+"""Seconds on the loop's clock before a test is failed as hung: a backstop, not a measurement."""
 
 
 class Run:
     """The ``run`` fixture: ``run(fn, *args, **kwargs)`` awaits ``fn(*args, **kwargs)`` on the
     test's flavour and returns its result; ``run.virtual(fn, *args, **kwargs)`` does the same
-    on a virtual clock.
+    on a virtual clock. A test that runs every flavour itself (``tests/test_fuzz.py``) makes
+    one per flavour: ``Run(flavour).virtual(fn)``.
 
     Either fails the call if it runs past ``timeout`` seconds on the loop's clock, and fails
     the test if the call leaves a task behind. The loop runs in asyncio's debug mode on the
@@ -29,7 +33,7 @@ class Run:
     arguments against ``fn``'s signature.
     """
 
-    def __init__(self, flavour: Flavour, *, timeout: float) -> None:
+    def __init__(self, flavour: Flavour, *, timeout: float = TIMEOUT) -> None:
         self.flavour = flavour
         self.timeout = timeout
 

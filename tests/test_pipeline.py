@@ -342,8 +342,9 @@ def test_a_cancel_from_outside_stops_everything(
             unwound.append(item)
 
     async def scenario() -> tuple[bool, int]:
-        cancelled = await flavour.cancelled_after(
-            0.05,
+        # Cancelled once every consumer is busy and the producers have taken all they can.
+        cancelled = await flavour.cancelled_when(
+            lambda: len(recorder.started) == consumers and recorder.taken == min(count, consumers + buffer + 2),
             lambda: pipeline.run_pipeline(
                 recorder.source(), handler=handler, consumers=consumers, buffer=buffer, producers=2
             ),

@@ -449,8 +449,9 @@ def test_a_cancel_from_outside_stops_the_retry_and_propagates(
     )
 
     async def scenario() -> bool:
-        cancelled: bool = await flavour.cancelled_after(0.05, call)
-        return cancelled
+        # Cancelled once the first attempt has failed (its backoff begins) or has started.
+        began = (lambda: len(retries) == 1) if script == ["fail"] else (lambda: len(operation.started) == 1)
+        return await flavour.cancelled_when(began, call)
 
     assert run.virtual(scenario) is True
     assert len(operation.started) == 1

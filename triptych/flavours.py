@@ -147,7 +147,8 @@ class Flavour:
         task as soon as ``condition()`` holds (polled every millisecond on the loop's clock): a
         cancel from outside the call at a moment the test chooses, where a timeout could fire
         too early (a virtual clock jumps to it whenever the loop is idle, e.g. while a thread
-        works). Return True if the cancel came before ``fn`` returned (call it from inside
+        works; uvloop's real clock may reach it before the state the test means to cancel
+        in). Return True if the cancel came before ``fn`` returned (call it from inside
         :meth:`run`)."""
         fired = False
 
@@ -236,27 +237,35 @@ class _Asyncio(_Library):
         import asyncio
 
         try:
-            async with asyncio.timeout(seconds):
+            async with asyncio.timeout(seconds) as scope:
                 await fn(*args)
         except TimeoutError:
+            # A TimeoutError of the call's own (such as DeadlineExceeded) is not the cancel.
+            if not scope.expired():
+                raise
             return True
         return False
 
     async def cancelled_by(self, canceller: Watcher, fn: Callable[..., Awaitable[Any]], *args: Any) -> None:
         import asyncio
 
-        task = asyncio.current_task()
-        assert task is not None
-        watcher = asyncio.create_task(canceller(task.cancel))
+        loop = asyncio.get_running_loop()
+        # asyncio's own cancel scope, as in cancelled_after: a timeout with no deadline, which
+        # the canceller moves to now (a task.cancel() the call swallowed would stay counted).
+        scope = asyncio.timeout(None)
+        watcher: asyncio.Task[None] | None = None
         try:
-            await fn(*args)
-        except asyncio.CancelledError:
-            # Ours only if the watcher sent it and nobody else cancelled this task too.
-            if not watcher.done() or task.uncancel() > 0:
-                raise
+            async with scope:
+                # Started inside the scope: an eager task may cancel it at once.
+                watcher = asyncio.create_task(canceller(lambda: scope.reschedule(loop.time())))
+                await fn(*args)
+        except TimeoutError:
+            if not scope.expired():
+                raise  # the call's own TimeoutError, not the cancel
         finally:
-            watcher.cancel()
-            await asyncio.wait([watcher])
+            if watcher is not None:
+                watcher.cancel()
+                await asyncio.wait([watcher])
 
     async def current_time(self) -> float:
         import asyncio
