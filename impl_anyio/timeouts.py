@@ -56,6 +56,9 @@ async def _run_job(
         # the Cancelled carries on from here.
         with anyio.CancelScope(shield=True):
             await _cleanup(index, job, on_event)
+        # A cancel from outside that came during the cleanup was held off by its shield, and
+        # nothing has checkpointed since: raise it here, before the job counts as done.
+        await anyio.lowlevel.checkpoint_if_cancelled()
     status = cause if scope.cancelled_caught else TimedStatus.FINISHED
     return TimedOutcome(index, job, status, cleaned_up=True)
 
@@ -79,10 +82,6 @@ async def _worker(
     # before a deadline that has passed.
     turn = -math.inf
     for index, job in jobs:
-        # A cancel that came during the last cleanup was held off by its shield and has not
-        # been raised yet (nothing has checkpointed since): raise it here, before the next
-        # job starts, rather than at that job's first await.
-        await anyio.lowlevel.checkpoint_if_cancelled()
         now = max(anyio.current_time(), turn)
         if now >= deadline:
             done[index] = TimedOutcome(index, job, TimedStatus.NOT_STARTED, cleaned_up=False)

@@ -57,6 +57,8 @@ async def _run_job(job: Job, ledger: JobLedger) -> None:
         # but not one that lands during the cleanup: a finished job still cleaning up when a
         # sibling fails or wins, or a second cancel.
         await shielded(_clean_up(job, ledger))
+        # No check for a pending cancel here (Trio and AnyIO need one): shielded() re-raises a
+        # cancel from outside that came during the cleanup as soon as the cleanup is done.
 
 
 # --- Only in asyncio: a TaskGroup has no cancel scope, so the winner stops it by raising ------

@@ -27,7 +27,8 @@ async def _fetch_one(client: httpx.AsyncClient, index: int, url: str, timeout: f
         # asyncio.timeout bounds the whole request, body included; httpx's timeouts bound each read.
         async with asyncio.timeout(timeout):
             response = await client.get(url)
-        response.raise_for_status()
+        if response.is_error:  # 400 or more; raise_for_status() alone would also fail a 3xx
+            response.raise_for_status()
     except (TimeoutError, httpx.HTTPError) as exc:
         result = FetchResult.from_error(index, url, exc)
         if fail_fast:

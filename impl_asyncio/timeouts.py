@@ -56,6 +56,8 @@ async def _run_job(
         # The job's own scope has closed, but a cancel from outside or a failing sibling
         # can land here, and a plain await would be cut short by it.
         await shielded(_cleanup(index, job, on_event))
+        # No check for a pending cancel here (Trio and AnyIO need one): shielded() re-raises a
+        # cancel from outside that came during the cleanup as soon as the cleanup is done.
     return TimedOutcome(index, job, status, cleaned_up=True)
 
 
@@ -79,8 +81,6 @@ async def _worker(
     # before a deadline that has passed.
     turn = -math.inf
     for index, job in jobs:
-        # No check for a pending cancel here (trio and anyio need one): shielded() re-raises
-        # a cancel that came during the cleanup as soon as the cleanup is done.
         now = max(loop.time(), turn)
         if now >= deadline:
             done[index] = TimedOutcome(index, job, TimedStatus.NOT_STARTED, cleaned_up=False)

@@ -58,6 +58,9 @@ async def _run_job(job: Job, ledger: JobLedger) -> None:
         # the cancel lands at the next checkpoint after it.
         with trio.CancelScope(shield=True):
             await _clean_up(job, ledger)
+        # A cancel from outside that came during the cleanup was held off by its shield, and
+        # nothing has checkpointed since: raise it here, before the job counts as done.
+        await trio.lowlevel.checkpoint_if_cancelled()
 
 
 # --- First-wins race ---------------------------------------------------------------------------

@@ -66,8 +66,8 @@ cancellation
   steps, and that the flavours that let the end through agree on it. For
   ``run_all_or_nothing`` and ``serve`` the end is decided when the last work (or the
   first failure) ends; for ``race_first`` the contract decides it when the winner's
-  cleanup ends, but Trio's loop lets a cancel during that cleanup through (a known defect,
-  pinned by a regression test below), so the fuzzing counts it from the end of the work.
+  cleanup ends (a regression test below pins that a cancel during that cleanup propagates;
+  the fuzzing counts the end from the end of the work, which also covers it).
 
 locks
   The order in which transfers take the locks, so which transfers a tight balance
@@ -214,9 +214,7 @@ def _endpoints(draw: st.DrawFn, timeout: float | None) -> str:
     if kind == "bytes":
         path = f"/bytes/{draw(st.sampled_from([0, 1, 100, 70_000]))}"
     elif kind == "status":
-        # No 3xx until test_regression_a_redirect_status_is_not_a_failure passes: every
-        # flavour fails it the same way, so it would stop every run at the contract's rule.
-        path = f"/status/{draw(st.sampled_from([200, 204, 404, 500, 503]))}"
+        path = f"/status/{draw(st.sampled_from([200, 204, 301, 304, 404, 500, 503]))}"
     elif kind == "trickle":
         path = f"/trickle/{draw(st.integers(1, 4))}?interval=2"
     else:
@@ -428,10 +426,9 @@ def _decided_at(scenario: dict[str, Any]) -> float:
     """When the call's end is decided, on exact ticks: after it, only cleanups are left to finish."""
     jobs = scenario["jobs"]
     if scenario["call"] == "race":
-        # The contract decides the race when the winner's cleanup ends (or the last job's),
-        # but on Trio's loop a cancel that comes during that cleanup lets the end through: a
-        # known defect, pinned by test_regression_a_cancel_during_the_winners_cleanup_cancels_the_race,
-        # so the fuzzing goes on from the end of the work instead.
+        # The contract decides the race when the winner's cleanup ends (or the last job's);
+        # test_regression_a_cancel_during_the_winners_cleanup_cancels_the_race pins that, and
+        # the fuzzing lets either end through from the end of the work on.
         won, worked = math.inf, [0.0]
         for start, (work, error, cleanup) in zip(_starts(scenario), jobs, strict=True):
             if start >= won:
@@ -637,12 +634,10 @@ def _batch_trace(scenario: dict[str, Any], model: list[_ModelJob], result: Any, 
     if ended_at is not None and ended_at > max((job.times[-1] for job in model if job.times), default=0):
         ended_at = None  # the batch was over before the cancel came
     if ended_at is not None and refused is None and ended_at > max(job.times[1] for job in model if job.times):
-        # Only cleanups were left: the contract says the cancel propagates, but on Trio's loop
-        # it is lost (a known defect, pinned by test_regression_a_cancel_during_the_last_cleanup_
-        # cancels_the_batch); so the trace keeps the events, and the outcomes where they came.
-        if result != "cancelled":
-            assert all(status in job.statuses for (status, _), job in zip(result, model, strict=True)), result
-        return "cancelled, or the outcomes", [list(events) for events in log]
+        # Only cleanups were left: they finish, and then the cancel propagates (the contract;
+        # test_regression_a_cancel_during_the_last_cleanup_cancels_the_batch pins it).
+        assert result == "cancelled", result
+        return result, [list(events) for events in log]
     lifecycles: list[Any] = []
     for index, (job, events) in enumerate(zip(model, log, strict=True)):
         full = list(LIFECYCLE) if job.times else []
@@ -894,12 +889,6 @@ def test_locks_agree_on_every_flavour(scenario: dict[str, Any], seed: Any) -> No
 # --- Regressions found by fuzzing -------------------------------------------------------------
 
 
-def _xfail_on_trios_loop(flavour: Flavour, request: pytest.FixtureRequest, defect: str) -> None:
-    """Mark the test as a known, strict failure on trio and anyio-trio."""
-    if flavour.loop == "trio":
-        request.applymarker(pytest.mark.xfail(reason=defect, raises=AssertionError, strict=True))
-
-
 @pytest.mark.clause("fanout.failures")
 def test_regression_a_204_leaves_its_connection_usable(fanout: Fanout, run: Run, server: LoopbackServer) -> None:
     """Found by ``test_fanout_agrees_on_every_flavour``: the loopback server sent a body with
@@ -915,11 +904,6 @@ def test_regression_a_204_leaves_its_connection_usable(fanout: Fanout, run: Run,
     assert server.stats().connections == 2
 
 
-@pytest.mark.xfail(
-    reason="defect found by fuzzing: the implementations call httpx's raise_for_status(), which "
-    "fails every status that is not 2xx, while shared.fanout says only 400 or more counts as failed",
-    raises=AssertionError,
-)
 @pytest.mark.clause("fanout.failures")
 def test_regression_a_redirect_status_is_not_a_failure(fanout: Fanout, run: Run, server: LoopbackServer) -> None:
     """Found by ``test_fanout_agrees_on_every_flavour`` (its model of the contract): the same
@@ -977,14 +961,13 @@ def test_regression_lost_updates_can_leave_the_balances_as_expected() -> None:
 
 @pytest.mark.clause("cancellation.cancel", "cancellation.race.winner")
 def test_regression_a_cancel_during_the_winners_cleanup_cancels_the_race(
-    flavour: Flavour, cancellation: Cancellation, run: Run, request: pytest.FixtureRequest
+    flavour: Flavour, cancellation: Cancellation, run: Run
 ) -> None:
     """Found by ``test_cancellation_agrees_on_every_flavour``: one job that works 0 ticks and
     cleans up for 4, raced with a cancel from outside after 1 tick. The contract decides
     the win when the cleanup ends, so the cancel came first and must propagate; on Trio's
-    loop (trio, anyio-trio) the cancel waits behind the shielded cleanup, nothing
-    checkpoints after it, and ``race_first`` returns the winner instead."""
-    _xfail_on_trios_loop(flavour, request, "defect found by fuzzing: no checkpoint after the winner's shielded cleanup")
+    loop (trio, anyio-trio) the cancel waited behind the shielded cleanup, nothing
+    checkpointed after it, and ``race_first`` returned the winner instead."""
 
     async def race() -> None:
         await cancellation.race_first([cancel_contract.Job("only", 0, cleanup_seconds=4 * TICK)], stagger=0)
@@ -996,16 +979,13 @@ def test_regression_a_cancel_during_the_winners_cleanup_cancels_the_race(
 
 @pytest.mark.clause("timeouts.cancel")
 def test_regression_a_cancel_during_the_last_cleanup_cancels_the_batch(
-    flavour: Flavour, timeouts: Timeouts, run: Run, request: pytest.FixtureRequest
+    flavour: Flavour, timeouts: Timeouts, run: Run
 ) -> None:
     """Found by ``test_timeouts_batch_agrees_on_every_flavour``: one job of 1 tick's work and
     1 tick's cleanup, cancelled from outside at 1.5 ticks. The contract says a cancel from
     outside waits for the cleanups and propagates, with no outcome returned; on Trio's loop
-    (trio, anyio-trio) the cancel waits behind the shielded cleanup, nothing checkpoints
-    after the last job, and ``run_jobs`` returns the outcomes instead."""
-    _xfail_on_trios_loop(
-        flavour, request, "defect found by fuzzing: no checkpoint after the last job's shielded cleanup"
-    )
+    (trio, anyio-trio) the cancel waited behind the shielded cleanup, nothing checkpointed
+    after the last job, and ``run_jobs`` returned the outcomes instead."""
 
     async def batch() -> None:
         await timeouts.run_jobs([timeouts_contract.TimedJob("only", TICK, TICK)], limit=1)
