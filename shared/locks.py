@@ -278,8 +278,9 @@ class Locks(Protocol):
           ``lost_updates == 0``, the total is the starting total, and no balance goes below 0.
         - [locks.transfers.unlocked] ``locked=False``: the same code without the locks.
           Transfers that share an account and overlap in time read the same balance and
-          overwrite each other's writes: with two or more such transfers, ``lost_updates > 0``
-          and ``balances != expected``.
+          overwrite each other's writes: with two or more such transfers, ``lost_updates > 0``,
+          and ``balances != expected`` unless the lost changes happen to cancel out (a lost
+          debit of 5 and a lost credit of 5 to one account leave its balance as expected).
         - [locks.transfers.self] A transfer from an account to itself takes that account's lock
           once (a second ``acquire`` of the same lock would hang on asyncio and raise on trio
           and anyio), is declined if the balance is below ``amount``, and otherwise counts as
