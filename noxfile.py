@@ -198,7 +198,7 @@ def bench(session: nox.Session, flavour: str) -> None:
 
 @nox.session(python=False)
 def compare(session: nox.Session) -> None:
-    """Benchmark all six flavours (with the reference clients), each in its own virtualenv; print the comparison.
+    """Benchmark every flavour (with the reference clients), each in its own virtualenv; print the comparison.
 
     Quick profile by default; `nox -s compare -- --profile full` for the full one.
     """
