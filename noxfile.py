@@ -64,14 +64,14 @@ nox.options.sessions = ["compare"]
 @nox.session(python=PYTHONS, tags=["check"])
 def tests(session: nox.Session) -> None:
     """Behaviour suite: every workload on every flavour, against the loopback server, with the locked packages."""
-    session.install("-c", LOCK, "-e", ".[test]")
+    session.install("-c", LOCK, "-e", ".[test,bench]")
     session.run("pytest", *session.posargs)
 
 
 @nox.session(name="tests-newest", python=PYTHONS, default=False)
 def tests_newest(session: nox.Session) -> None:
     """The behaviour suite on the newest releases; first, which packages differ from the lock."""
-    session.install("--upgrade", "-e", ".[test]")
+    session.install("--upgrade", "-e", ".[test,bench]")
     installed = session.run("python", "-m", "triptych.locked", LOCK, silent=True)
     session.log(str(installed).strip())
     session.run("pytest", *session.posargs)
@@ -96,7 +96,7 @@ def stress(session: nox.Session) -> None:
     parser = argparse.ArgumentParser(prog="nox -s stress --")
     parser.add_argument("--runs", type=int, default=20)
     options, pytest_args = parser.parse_known_args(session.posargs)
-    session.install("-c", LOCK, "-e", ".[test]")
+    session.install("-c", LOCK, "-e", ".[test,bench]")
     # One busy loop per core but the one the suite runs on.
     busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range((os.cpu_count() or 2) - 1)]
     failures: Counter[str] = Counter()
@@ -290,7 +290,7 @@ def _compare(session: nox.Session, *, anyio: str, tag: str, extra: list[str]) ->
 @nox.session(python=PYTHONS[0], default=False)
 def fuzz(session: nox.Session) -> None:
     """Differential fuzzing: at least 200 Hypothesis scenarios per workload, each run on every flavour."""
-    session.install("-c", LOCK, "-e", ".[test]")
+    session.install("-c", LOCK, "-e", ".[test,bench]")
     session.run(
         "pytest", "tests/test_fuzz.py", "--hypothesis-profile=fuzz", "--hypothesis-show-statistics", *session.posargs
     )
