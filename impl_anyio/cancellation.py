@@ -101,16 +101,6 @@ async def _expire_after_grace(stop_taking: anyio.Event, pool: anyio.CancelScope,
     pool.deadline = anyio.current_time() + grace
 
 
-async def _run_pool(backlog: Iterator[Job], workers: int, stop_taking: anyio.Event, ledger: JobLedger) -> None:
-    try:
-        async with anyio.create_task_group() as pool:
-            for _ in range(workers):
-                pool.start_soon(_worker, backlog, stop_taking, ledger)
-    except BaseExceptionGroup as group:
-        # Only `on_event` can fail a worker: the workers keep their jobs' errors.
-        raise one_error(group)
-
-
 # --- Public API --------------------------------------------------------------------------------
 
 
@@ -174,11 +164,14 @@ async def serve(
                 # working were cancelled.
                 with anyio.CancelScope() as pool_deadline:
                     service.start_soon(_expire_after_grace, stop_taking, pool_deadline, grace)
-                    await _run_pool(backlog, min(workers, len(job_list)), stop_taking, ledger)
+                    async with anyio.create_task_group() as pool:
+                        for _ in range(min(workers, len(job_list))):
+                            pool.start_soon(_worker, backlog, stop_taking, ledger)
                 shutdown_requested = stop_taking.is_set()
                 # The pool is done: stop waiting for a shutdown.
                 service.cancel_scope.cancel()
         except BaseExceptionGroup as group:
-            # Only `on_event` can fail the pool, and its exception goes out as it is.
+            # Only `on_event` can fail a worker (the workers keep their jobs' errors), and its
+            # exception goes out as it is, from however deep in the pool it came.
             raise one_error(group)
     return ServeReport(ledger.outcomes(), shutdown_requested)

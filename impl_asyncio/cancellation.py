@@ -108,16 +108,6 @@ async def _expire_after_grace(stop_taking: asyncio.Event, pool: asyncio.Timeout,
     pool.reschedule(asyncio.get_running_loop().time() + grace)
 
 
-async def _run_pool(backlog: Iterator[Job], workers: int, stop_taking: asyncio.Event, ledger: JobLedger) -> None:
-    try:
-        async with asyncio.TaskGroup() as pool:
-            for _ in range(workers):
-                pool.create_task(_worker(backlog, stop_taking, ledger))
-    except BaseExceptionGroup as group:
-        # Only `on_event` can fail a worker: the workers keep their jobs' errors.
-        raise one_error(group)
-
-
 # --- Public API --------------------------------------------------------------------------------
 
 
@@ -180,12 +170,15 @@ async def serve(
                 with suppress(TimeoutError):
                     async with asyncio.timeout(None) as pool_deadline:
                         watcher = service.create_task(_expire_after_grace(stop_taking, pool_deadline, grace))
-                        await _run_pool(backlog, min(workers, len(job_list)), stop_taking, ledger)
+                        async with asyncio.TaskGroup() as pool:
+                            for _ in range(min(workers, len(job_list))):
+                                pool.create_task(_worker(backlog, stop_taking, ledger))
                 shutdown_requested = stop_taking.is_set()
                 # The pool is done: stop waiting for a shutdown. No await since the pool ended,
                 # so the watcher cannot have touched the finished timeout.
                 watcher.cancel()
         except BaseExceptionGroup as group:
-            # Only `on_event` can fail the pool, and its exception goes out as it is.
+            # Only `on_event` can fail a worker (the workers keep their jobs' errors), and its
+            # exception goes out as it is, from however deep in the pool it came.
             raise one_error(group)
     return ServeReport(ledger.outcomes(), shutdown_requested)
