@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pyperf
@@ -30,9 +31,9 @@ WAIT = 120.0
 """Seconds the test waits for the run to reach a state: a backstop, not a measurement."""
 
 
-def _wait_for(condition: object, process: subprocess.Popen[str], what: str) -> None:
+def _wait_for(condition: Callable[[], bool], process: subprocess.Popen[str], what: str) -> None:
     deadline = time.monotonic() + WAIT
-    while not condition():  # type: ignore[operator]
+    while not condition():
         assert process.poll() is None, f"the run ended before {what}: {process.communicate()[0]}"
         assert time.monotonic() < deadline, f"no {what} within {WAIT} s"
         time.sleep(0.05)  # polling a condition, not waiting a fixed time
