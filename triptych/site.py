@@ -44,10 +44,11 @@ from pygments.lexers import PythonLexer
 
 import shared
 from shared.divergences import ENTRIES
-from triptych import results, stats
+from triptych import mirror, results, stats
 from triptych.benchmarks import BENCHMARKS
 from triptych.divergences import observe
 from triptych.flavours import FLAVOUR_NAMES
+from triptych.mirror import IntendedLine, ModulePair
 from triptych.parity import IMPL_PACKAGES
 from triptych.report import FANOUT_LAYERS, standard_rows
 from triptych.results import Row
@@ -677,13 +678,14 @@ def _source(package: str, module: str) -> str:
     return (ROOT / package / f"{module}.py").read_text()
 
 
-def intended_differences(module: str) -> list[IntendedDifference]:
+def intended_differences(
+    module: str, table: Mapping[ModulePair, list[IntendedLine]] | None = None
+) -> list[IntendedDifference]:
     """The lines of ``module`` that differ on purpose, with their reasons: the line-level
-    mirror check's table (``triptych/mirror.toml``), each line once, on whichever side."""
-    from triptych import mirror
-
+    mirror check's table (``triptych/mirror.toml``, or ``table`` as :func:`triptych.mirror.intended_differences`
+    returned it), each line once, on whichever side."""
     found: dict[tuple[str, int], IntendedDifference] = {}
-    for pair, lines in mirror.intended_differences().items():
+    for pair, lines in (mirror.intended_differences() if table is None else table).items():
         if pair.module == module:
             for line in lines:
                 if line.text.strip():  # a blank line in a differing block has nothing to show
@@ -796,13 +798,18 @@ def _benchmark_groups(module: str) -> list[str]:
     return list(dict.fromkeys(g for g in named if g == module or g.startswith(f"{module}-")))
 
 
-def workloads() -> list[Workload]:
+@functools.cache
+def workloads() -> tuple[Workload, ...]:
+    """Each workload's contract and code, side by side: read from the source once per process."""
+    table = mirror.intended_differences()
     found = []
     for module in shared.MIRRORED:
         summary, contract = _contract(module)
         groups = _benchmark_groups(module)
-        found.append(Workload(module, summary, contract, code_sections(module, intended_differences(module)), groups))
-    return found
+        found.append(
+            Workload(module, summary, contract, code_sections(module, intended_differences(module, table)), groups)
+        )
+    return tuple(found)
 
 
 # --- The divergence catalogue --------------------------------------------------------------
@@ -842,13 +849,20 @@ def read_catalogue(data: Mapping[str, Any] | None = None) -> Catalogue:
 
 def probe_source(package: str, name: str) -> Markup | None:
     """The highlighted source of the top-level function ``name`` in ``package``, if it has one."""
+    text = _functions(package).get(name)
+    return None if text is None else Markup(highlight(text, PythonLexer(), HtmlFormatter(nowrap=True)))
+
+
+@functools.cache
+def _functions(package: str) -> dict[str, str]:
+    """The source of each top-level function in ``package``, by name (the first one of a name)."""
+    found: dict[str, str] = {}
     for path in sorted((ROOT / package).glob("*.py")):
         source = path.read_text()
         for node in ast.parse(source).body:
-            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == name:
-                text = ast.get_source_segment(source, node) or ""
-                return Markup(highlight(text, PythonLexer(), HtmlFormatter(nowrap=True)))
-    return None
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                found.setdefault(node.name, ast.get_source_segment(source, node) or "")
+    return found
 
 
 def outcome(value: Mapping[str, Any]) -> str:

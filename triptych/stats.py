@@ -13,11 +13,13 @@ within each, so a difference between worker processes widens the interval as it 
 from __future__ import annotations
 
 import math
-import random
 import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
 
 from triptych.results import Row, Slot
 
@@ -52,6 +54,8 @@ NOISY = 0.10
 """A run whose reference loop varied more than this (coefficient of variation) is flagged."""
 
 RESAMPLES = 1000
+
+FloatArray = npt.NDArray[np.float64]
 
 
 @dataclass(frozen=True)
@@ -90,18 +94,25 @@ def normalised(values: Mapping[Slot, float], speeds: Mapping[Slot, float]) -> di
     return {slot: value / speeds[slot] for slot, value in values.items() if speeds.get(slot)}
 
 
-def _bootstrap(groups: list[list[float]], rng: random.Random) -> float:
-    """The median of one two-stage resample: groups with replacement, then members within each."""
-    sample = []
-    for _ in groups:
-        group = rng.choice(groups)
-        sample += rng.choices(group, k=len(group))
-    return statistics.median(sample)
+def _bootstrap(groups: list[list[float]], rng: np.random.Generator) -> FloatArray:
+    """The medians of :data:`RESAMPLES` two-stage resamples: groups with replacement, then
+    as many members as the group has, with replacement, within each drawn group."""
+    sizes = np.array([len(group) for group in groups])
+    table = np.full((len(groups), sizes.max()), np.nan)
+    for row, group in zip(table, groups, strict=True):
+        row[: len(group)] = group
+    drawn = rng.integers(len(groups), size=(RESAMPLES, len(groups)))
+    counts = sizes[drawn][..., np.newaxis]
+    members = (rng.random((*drawn.shape, table.shape[1])) * counts).astype(np.intp)
+    # Each drawn group contributes its own size in members: the positions past it are left out.
+    sample = np.where(np.arange(table.shape[1]) < counts, table[drawn[..., np.newaxis], members], np.nan)
+    medians: FloatArray = np.nanmedian(sample.reshape(RESAMPLES, -1), axis=1)
+    return medians
 
 
-def _interval(estimate: float, draws: list[float]) -> tuple[float, float]:
-    draws.sort()
-    low, high = draws[int(0.025 * len(draws))], draws[math.ceil(0.975 * len(draws)) - 1]
+def _interval(estimate: float, draws: FloatArray) -> tuple[float, float]:
+    draws = np.sort(draws)
+    low, high = float(draws[int(0.025 * len(draws))]), float(draws[math.ceil(0.975 * len(draws)) - 1])
     return min(low, estimate), max(high, estimate)
 
 
@@ -110,7 +121,7 @@ def slot_ratio(first: Mapping[Slot, float], second: Mapping[Slot, float], *, see
 
     The estimate and the bootstrap work on logarithms, so ``a/b`` and ``b/a`` are mirror images.
     """
-    rng = random.Random(seed)
+    rng = np.random.default_rng(seed)
     pairs = sorted(first.keys() & second.keys())
     if pairs:
         by_round: dict[int, list[float]] = defaultdict(list)
@@ -118,11 +129,10 @@ def slot_ratio(first: Mapping[Slot, float], second: Mapping[Slot, float], *, see
             by_round[slot[0]].append(math.log(first[slot] / second[slot]))
         groups = list(by_round.values())
         estimate = statistics.median(log for group in groups for log in group)
-        draws = [_bootstrap(groups, rng) for _ in range(RESAMPLES)]
+        draws = _bootstrap(groups, rng)
     else:
-        firsts, seconds = _by_round(first), _by_round(second)
         estimate = math.log(statistics.median(first.values()) / statistics.median(second.values()))
-        draws = [math.log(_bootstrap(firsts, rng) / _bootstrap(seconds, rng)) for _ in range(RESAMPLES)]
+        draws = np.log(_bootstrap(_by_round(first), rng) / _bootstrap(_by_round(second), rng))
     low, high = _interval(estimate, draws)
     return Ratio(math.exp(estimate), math.exp(low), math.exp(high), len(pairs))
 
