@@ -63,9 +63,12 @@ nox.options.sessions = ["compare"]
 
 @nox.session(python=PYTHONS, tags=["check"])
 def tests(session: nox.Session) -> None:
-    """Behaviour suite: every workload on every flavour, against the loopback server, with the locked packages."""
+    """Behaviour suite: every workload on every flavour, against the loopback server, with the locked packages.
+
+    One pytest-xdist worker per core (`-- -n 0` runs it in one process, as `stress` does).
+    """
     session.install("-c", LOCK, "-e", ".[test,bench]")
-    session.run("pytest", *session.posargs)
+    session.run("pytest", "-n", "auto", *session.posargs)
 
 
 @nox.session(name="tests-newest", python=PYTHONS, default=False)
@@ -74,7 +77,7 @@ def tests_newest(session: nox.Session) -> None:
     session.install("--upgrade", "-e", ".[test,bench]")
     installed = session.run("python", "-m", "triptych.locked", LOCK, silent=True)
     session.log(str(installed).strip())
-    session.run("pytest", *session.posargs)
+    session.run("pytest", "-n", "auto", *session.posargs)
 
 
 @nox.session(python=PYTHONS[0], default=False)

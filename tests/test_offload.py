@@ -447,7 +447,14 @@ BAD_INPUT: list[tuple[dict[str, Any], type[Exception], str]] = [
 
 
 BAD_CALLS = [
-    pytest.param(reporting, kwargs, error, message, id=f"{'reporting-' if reporting else ''}{message}")
+    # The id leaves out a function's address, which differs from one process to the next.
+    pytest.param(
+        reporting,
+        kwargs,
+        error,
+        message,
+        id=f"{'reporting-' if reporting else ''}{re.sub(' at 0x[0-9a-f]+', '', message)}",
+    )
     for reporting in (False, True)
     for kwargs, error, message in BAD_INPUT
     if reporting or "on_progress" not in kwargs
