@@ -16,7 +16,7 @@ import pytest
 from rich.console import Console
 
 from triptych.agreement import agreement
-from triptych.benchmarks import BENCHMARKS, PROFILES, Benchmark, Profile
+from triptych.benchmarks import BENCHMARKS, PROFILES, Benchmark, Kind, Profile
 from triptych.cli import main
 from triptych.flavours import FLAVOURS, Flavour
 from triptych.plots import write_plots
@@ -24,6 +24,7 @@ from triptych.report import report
 from triptych.results import Row, load
 from triptych.runner import run_benchmarks
 from triptych.server import LoopbackServer
+from triptych.worker import _prepare, _time_value
 
 # Two rounds, always: a target of 0 is never reached.
 TINY = Profile(
@@ -336,3 +337,16 @@ def test_a_fanout_reference_makes_every_request_and_closes_its_connections(
     on.run(small.prepare(on, server.url), timeout=60)
 
     assert server.stats().served == 30
+
+
+@pytest.mark.parametrize("kind", ["primitive", "workload"])
+def test_a_primitive_counts_cpu_time_and_a_workload_wall_time(flavour: Flavour, kind: Kind) -> None:
+    # A call that only waits: 10 ms of wall time, next to nothing of CPU time.
+    idle = Benchmark("idle", kind, "call", "Wait", lambda flavour, _url, _params: lambda: flavour.sleep(0.01), {"n": 1})
+
+    prepared = _prepare(flavour, idle, "", warmups=1)
+    record = _time_value(flavour, prepared, "")
+
+    assert record["cpu_seconds"] < record["seconds"] / 2
+    counted = record["cpu_seconds"] if kind == "primitive" else record["seconds"]
+    assert record["value"] == pytest.approx(counted / prepared.loops)

@@ -77,6 +77,14 @@ class Benchmark:
     def title(self) -> str:
         return self.title_template.format(**self.params)
 
+    @property
+    def cpu_timed(self) -> bool:
+        """Timed in the worker's CPU time rather than wall time: the primitives. A primitive
+        never waits for a socket, a thread or a timer, so its CPU time is all it costs, and CPU
+        time leaves out the moments the host gave the worker's CPU to something else. The
+        workloads and references wait on I/O or threads by design: their cost is wall time."""
+        return self.kind == "primitive"
+
     def runs_on(self, flavour: str) -> bool:
         return self.flavours is None or flavour in self.flavours
 

@@ -13,7 +13,9 @@ Metadata of every run (pyperf's own keys, then triptych's):
   ``cpu_count``, ``cpu_model_name``, ``hostname``, ``cpu_affinity`` (the CPU the worker was
   pinned to, when it was), ``<package>_version`` for every library installed in the worker;
 - ``triptych_context``, ``triptych_flavour``, ``triptych_group``, ``triptych_kind``
-  (``primitive``, ``workload`` or ``reference``), ``triptych_unit`` (what ``n`` counts),
+  (``primitive``, ``workload`` or ``reference``), ``triptych_clock`` (``cpu``: the values
+  are the worker's CPU seconds, as for the primitives; ``wall``: wall-clock seconds; see
+  :attr:`Benchmark.cpu_timed <triptych.benchmarks.Benchmark.cpu_timed>`), ``triptych_unit`` (what ``n`` counts),
   ``triptych_title`` (built from the parameters), ``triptych_install`` (``locked``: the
   packages pinned in ``locks/constraints.txt``; ``newest``; or ``as installed``),
   ``triptych_params`` (JSON: every parameter, ``n`` included), ``triptych_reference_for``
@@ -106,6 +108,7 @@ def make_run(
         "triptych_flavour": environment["flavour"],
         "triptych_group": benchmark.group,
         "triptych_kind": benchmark.kind,
+        "triptych_clock": "cpu" if benchmark.cpu_timed else "wall",
         "triptych_unit": benchmark.unit,
         "triptych_title": benchmark.title,
         "triptych_params": json.dumps(dict(benchmark.params), sort_keys=True),

@@ -44,8 +44,8 @@ VERSIONED = (
 """The packages whose versions are recorded with every result, when installed."""
 
 
-def _time_calls(flavour: Flavour, op: Op, loops: int) -> float:
-    """Seconds for ``loops`` calls of ``op``, timed inside a fresh loop of ``flavour``."""
+def _time_calls(flavour: Flavour, op: Op, loops: int) -> tuple[float, float]:
+    """Wall and CPU seconds for ``loops`` calls of ``op``, timed inside a fresh loop of ``flavour``."""
 
     # Every value starts from the same heap: what an earlier value left for the cyclic
     # collector would otherwise be collected, and charged, at a random point of this one.
@@ -56,13 +56,18 @@ def _time_calls(flavour: Flavour, op: Op, loops: int) -> float:
     gc.collect()
     gc.freeze()
 
-    async def timed() -> float:
-        started = time.perf_counter()
+    async def timed() -> tuple[float, float]:
+        started, cpu_started = time.perf_counter(), time.process_time()
         for _ in range(loops):
             await op()
-        return time.perf_counter() - started
+        return time.perf_counter() - started, time.process_time() - cpu_started
 
     return flavour.run(timed)
+
+
+def _cost(benchmark: Benchmark, timing: tuple[float, float]) -> float:
+    """The seconds a value counts, of ``(wall, cpu)``: CPU where :attr:`Benchmark.cpu_timed`."""
+    return timing[1] if benchmark.cpu_timed else timing[0]
 
 
 def reference_loop() -> float:
@@ -115,24 +120,26 @@ def _prepare(flavour: Flavour, benchmark: Benchmark, server_url: str, warmups: i
     """
     op = benchmark.prepare(flavour, server_url)
     first = _time_calls(flavour, op, 1)
-    loops = max(1, math.ceil(TARGET_SECONDS / max(first, 1e-9)))
+    loops = max(1, math.ceil(TARGET_SECONDS / max(first[0], 1e-9)))
     per_unit = loops * benchmark.n
-    warm = [[1, first / benchmark.n]]
-    warm += [[loops, _time_calls(flavour, op, loops) / per_unit] for _ in range(warmups - 1)]
+    warm = [[1, _cost(benchmark, first) / benchmark.n]]
+    warm += [[loops, _cost(benchmark, _time_calls(flavour, op, loops)) / per_unit] for _ in range(warmups - 1)]
     return _Prepared(benchmark, op, loops, warm)
 
 
 def _time_value(flavour: Flavour, prepared: _Prepared, server_url: str) -> dict[str, Any]:
-    """One timed value: seconds per unit, the reference loop's time right before and right
-    after it, and the server's CPU seconds while it ran."""
+    """One timed value: seconds per unit (CPU seconds where :attr:`Benchmark.cpu_timed`), the
+    reference loop's time right before and right after it, and the server's CPU seconds
+    while it ran."""
     benchmark = prepared.benchmark
     server_before = fetch_stats(server_url).cpu_seconds if benchmark.needs_server else 0.0
     reference_before = reference_loop()
-    seconds = _time_calls(flavour, prepared.op, prepared.loops)
+    timing = _time_calls(flavour, prepared.op, prepared.loops)
     reference_after = reference_loop()
     record: dict[str, Any] = {
-        "value": seconds / (prepared.loops * benchmark.n),
-        "seconds": seconds,
+        "value": _cost(benchmark, timing) / (prepared.loops * benchmark.n),
+        "seconds": timing[0],
+        "cpu_seconds": timing[1],
         "reference_before": reference_before,
         "reference_after": reference_after,
     }
