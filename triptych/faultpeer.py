@@ -166,12 +166,14 @@ class ThreadPeer:
     def __init__(self, mode: str, *, interval: float, ends_within: float = ENDS_WITHIN) -> None:
         self.mode, self.interval, self.ends_within = mode, interval, ends_within
         self.ended = STILL_OPEN
-        self._listener = socket.create_server((HOST, 0))
-        self.port: int = self._listener.getsockname()[1]
-        self._stop, self._stop_sender = socket.socketpair()
-        self._thread = threading.Thread(target=self._serve, name=f"fault-peer-{mode}")
+        self.port = 0
 
     def __enter__(self) -> ThreadPeer:
+        self._listener = socket.create_server((HOST, 0))
+        self.port = self._listener.getsockname()[1]
+        # The thread waits on its sockets and on this pair, so leaving the block can stop it.
+        self._stop, self._stop_sender = socket.socketpair()
+        self._thread = threading.Thread(target=self._serve, name=f"fault-peer-{self.mode}")
         self._thread.start()
         return self
 
@@ -211,14 +213,15 @@ class KilledPeer:
 
     def __init__(self) -> None:
         self.ended = STILL_OPEN
+        self.port = 0
+
+    def __enter__(self) -> KilledPeer:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "triptych.faultpeer"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
         )
         assert self.process.stdout is not None
         self.port = int(self.process.stdout.readline().removeprefix("listening on "))
         self._killer = threading.Thread(target=self._kill_when_ready, name="fault-peer-killer")
-
-    def __enter__(self) -> KilledPeer:
         self._killer.start()
         return self
 
