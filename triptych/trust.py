@@ -40,6 +40,7 @@ __all__ = [
     "commit",
     "proofs",
     "read_trust",
+    "save_faults",
     "write_faults",
 ]
 
@@ -77,7 +78,11 @@ def write_faults(out: Path) -> tuple[Path, list[FaultRow]]:
     """Run the fault matrix on every flavour and write it to ``out/faults.json``."""
     started, clock = _now(), time.perf_counter()
     rows = matrix()
-    seconds = time.perf_counter() - clock
+    return save_faults(rows, out, started=started, seconds=time.perf_counter() - clock), rows
+
+
+def save_faults(rows: Sequence[FaultRow], out: Path, *, started: str, seconds: float) -> Path:
+    """Write ``rows`` to ``out/faults.json`` with this interpreter's Python, platform and libraries."""
     found = environment("every flavour")  # as the result files record them
     data = {
         "started": started,
@@ -89,7 +94,7 @@ def write_faults(out: Path) -> tuple[Path, list[FaultRow]]:
     path = out / FAULTS_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
-    return path, rows
+    return path
 
 
 @dataclass(frozen=True)
