@@ -46,12 +46,12 @@ from shared.divergences import ENTRIES
 from triptych import results, stats
 from triptych.benchmarks import BENCHMARKS
 from triptych.divergences import observe
+from triptych.faults import FaultRow
 from triptych.flavours import FLAVOUR_NAMES
 from triptych.parity import IMPL_PACKAGES
 from triptych.report import FANOUT_LAYERS, standard_rows
 from triptych.results import Row
 from triptych.stats import Ratio
-from triptych.faults import FaultRow
 from triptych.trust import FaultsFile, Trust, commit, proofs
 
 __all__ = [
@@ -892,6 +892,7 @@ def _environment() -> jinja2.Environment:
         scale_chart=scale_chart,
         probe_source=probe_source,
         fault_tables=fault_tables,
+        slug=_slug,
     )
     return environment
 
@@ -926,9 +927,7 @@ def fault_tables(found: FaultsFile) -> list[FaultTable]:
         calls = tuple(dict.fromkeys(row.call for row in rows))
         cells = {(row.fault, row.call): row for row in rows}
         faults = dict.fromkeys(row.fault for row in rows)
-        tables.append(
-            FaultTable(workload, calls, tuple((f, tuple(cells.get((f, c)) for c in calls)) for f in faults))
-        )
+        tables.append(FaultTable(workload, calls, tuple((f, tuple(cells.get((f, c)) for c in calls)) for f in faults)))
     return tables
 
 
