@@ -4,7 +4,9 @@ Run by ``nox -s browser`` with ``pytest --noconftest`` (not by the behaviour sui
 Chromium, and Playwright's own threads are not the leaks the suite's fixtures look for). Checks that the
 page makes no request and logs no error, that every section is visible, that the three
 columns stand side by side at 1400 px and stack at 400 px, and that the tabs work from the
-keyboard; the trust section's tables scroll in their own box at 400 px; saves screenshots under ``$TRIPTYCH_SCREENSHOTS`` (default ``screenshots/``).
+keyboard (the page built here has a fault matrix, with a disagreeing cell, a stress and a fuzz
+run in its trust section); saves screenshots under ``$TRIPTYCH_SCREENSHOTS`` (default
+``screenshots/``).
 
 The page is built from the fixed result sets of the unit tests; ``TRIPTYCH_PAGE=path``
 checks a page you built instead (e.g. ``results/report.html``).
