@@ -4,7 +4,8 @@
 fuzz`` runs it) records, for every test that is itself a Hypothesis test, the examples
 Hypothesis ran in its reuse and generate phases by status (from its own statistics, the ones
 ``--hypothesis-show-statistics`` prints), and whether pytest passed it; with the profile's
-``max_examples``, the Python, Hypothesis's version and the commit. The format is
+``max_examples``, the Python, Hypothesis's version, the commit and pytest's arguments (a
+``-k`` that ran only some of the tests shows there). The format is
 :class:`triptych.trust.FuzzFile`'s.
 """
 
@@ -38,8 +39,9 @@ def _now() -> str:
 
 
 class _Recorder:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, arguments: str) -> None:
         self.path = path
+        self.arguments = arguments
         self.started = _now()
         self.examples: dict[str, Counter[str]] = {}
         self.outcomes: dict[str, str] = {}
@@ -87,6 +89,7 @@ class _Recorder:
             "started": self.started,
             "finished": _now(),
             "commit": commit(),
+            "arguments": self.arguments,
             "tests": [
                 {"test": nodeid, "outcome": self.outcomes.get(nodeid, "not run"), "examples": dict(counted)}
                 for nodeid, counted in self.examples.items()
@@ -98,4 +101,5 @@ class _Recorder:
 
 def pytest_configure(config: pytest.Config) -> None:
     if path := config.getoption("fuzz_json"):
-        config.pluginmanager.register(_Recorder(Path(path)), "fuzz-json-recorder")
+        arguments = " ".join(config.invocation_params.args)
+        config.pluginmanager.register(_Recorder(Path(path), arguments), "fuzz-json-recorder")

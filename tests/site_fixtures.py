@@ -212,6 +212,7 @@ def write_fuzz(folder: Path, tests: Mapping[str, tuple[int, int, int, str]]) -> 
         "started": "2025-01-02T03:04:05Z",
         "finished": "2025-01-02T03:24:05Z",
         "commit": "abc1234",
+        "arguments": "tests/test_fuzz.py --hypothesis-profile=fuzz -p tests.fuzz_record --fuzz-json=results/fuzz.json",
         "tests": [
             {"test": test, "outcome": outcome, "examples": {"passing": passing, "failing": failing, "invalid": invalid}}
             for test, (passing, failing, invalid, outcome) in tests.items()

@@ -438,6 +438,7 @@ def test_the_stress_and_fuzz_figures_are_the_files(tmp_path: Path) -> None:
     assert "tests/test_fuzz.py::test_pipeline_agrees_on_every_flavour 200 0 18 passed" in trust
     assert "tests/test_fuzz.py::test_locks_agree_on_every_flavour 58 1 3 failed" in trust
     assert str(tmp_path / "fuzz.json") in trust
+    assert "Run as pytest tests/test_fuzz.py --hypothesis-profile=fuzz -p tests.fuzz_record" in trust
     assert "No stress run here" not in trust
     assert "No fuzz run here" not in trust
 

@@ -190,6 +190,8 @@ class FuzzFile:
     started: str
     finished: str
     commit: str
+    arguments: str
+    """pytest's command-line arguments."""
     tests: tuple[FuzzTest, ...]
 
 
@@ -257,6 +259,7 @@ def _fuzz(path: Path, data: Mapping[str, Any]) -> FuzzFile:
         started=str(data["started"]),
         finished=str(data["finished"]),
         commit=str(data["commit"]),
+        arguments=str(data["arguments"]),
         tests=tuple(
             FuzzTest(
                 test=str(test["test"]),
