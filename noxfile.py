@@ -7,13 +7,16 @@ so a run on a fresh machine needs nothing but nox.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
 import sys
+import time
 import tomllib
 import xml.etree.ElementTree as ElementTree
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 
 import nox
@@ -95,30 +98,70 @@ def stress(session: nox.Session) -> None:
     """Behaviour suite N times in a row with the other cores kept busy; failures per test (`-- --runs 20`).
 
     Other arguments go to pytest. A test that fails in any run is flaky: fix it, don't retry it.
+    The runs, tests per run and failures per test go to results/stress.json (`--out DIR`), for
+    the report page.
     """
     parser = argparse.ArgumentParser(prog="nox -s stress --")
     parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--out", default="results", help="folder for stress.json (default results/)")
     options, pytest_args = parser.parse_known_args(session.posargs)
     session.install("-c", LOCK, "-e", ".[test,bench]")
+    python = str(session.run("python", "-c", "import platform; print(platform.python_version())", silent=True))
     # One busy loop per core but the one the suite runs on.
     busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range((os.cpu_count() or 2) - 1)]
     failures: Counter[str] = Counter()
+    tests_per_run = []
+    started, clock = _utc_now(), time.monotonic()
     try:
         for number in range(1, options.runs + 1):
             report = Path(session.create_tmp()) / f"stress-{number}.xml"
             session.run("pytest", "-q", f"--junitxml={report}", *pytest_args, success_codes=[0, 1])
             failed = _failed_tests(report)
             failures.update(failed)
+            tests_per_run.append(sum(1 for _ in ElementTree.parse(report).iter("testcase")))
             session.log(f"stress run {number}/{options.runs}: {len(failed)} failed")
     finally:
         for process in busy:
             process.kill()
             process.wait()
+        # Written however the runs ended: tests_per_run says how many completed.
+        command = "nox -s stress -- " + " ".join(["--runs", str(options.runs), *pytest_args])
+        stress_file = Path(options.out) / "stress.json"
+        stress_file.parent.mkdir(parents=True, exist_ok=True)
+        stress_file.write_text(
+            json.dumps(
+                {
+                    "runs": options.runs,
+                    "tests_per_run": tests_per_run,
+                    "failures": dict(failures.most_common()),
+                    "python": python.strip(),
+                    "started": started,
+                    "finished": _utc_now(),
+                    "seconds": round(time.monotonic() - clock, 1),
+                    "commit": _git_commit(),
+                    "busy_cores": len(busy),
+                    "command": command,
+                },
+                indent=1,
+            )
+            + "\n"
+        )
+        session.log(f"wrote {stress_file}")
     for test, count in failures.most_common():
         session.log(f"failed in {count} of {options.runs} runs: {test}")
     if failures:
         session.error(f"{len(failures)} test(s) failed at least once in {options.runs} runs")
     session.log(f"{options.runs} runs in a row, no test failed")
+
+
+def _utc_now() -> str:
+    return f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ}"
+
+
+def _git_commit() -> str:
+    """The checkout's commit, short, or why there is none."""
+    done = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    return done.stdout.strip() if done.returncode == 0 else "unknown (not a git checkout)"
 
 
 def _failed_tests(junit_xml: Path) -> list[str]:
@@ -203,8 +246,14 @@ def bench(session: nox.Session, flavour: str) -> None:
 def compare(session: nox.Session) -> None:
     """Benchmark every flavour (with the reference clients), each in its own virtualenv; print the comparison.
 
-    Quick profile by default; `nox -s compare -- --profile full` for the full one.
+    Quick profile by default; `nox -s compare -- --profile full` for the full one. First the
+    fault matrix (about 10 s) into the same folder, for the report page.
     """
+    out = argparse.ArgumentParser(add_help=False)
+    out.add_argument("--out", default="results")
+    folder = out.parse_known_args(session.posargs)[0].out
+    # A cell where the flavours differ is in the file and on the page: it does not stop the benchmarks.
+    session.run(_tools(session), "-m", "triptych", "faults", "--out", folder, external=True, success_codes=[0, 1])
     _compare(session, anyio="latest", tag="", extra=session.posargs)
 
 
@@ -292,8 +341,19 @@ def _compare(session: nox.Session, *, anyio: str, tag: str, extra: list[str]) ->
 
 @nox.session(python=PYTHONS[0], default=False)
 def fuzz(session: nox.Session) -> None:
-    """Differential fuzzing: at least 200 Hypothesis scenarios per workload, each run on every flavour."""
+    """Differential fuzzing: at least 200 Hypothesis scenarios per workload, each run on every flavour.
+
+    The examples run per test, from Hypothesis's statistics, go to results/fuzz.json (tests/fuzz_record.py).
+    """
     session.install("-c", LOCK, "-e", ".[test,bench]")
     session.run(
-        "pytest", "tests/test_fuzz.py", "--hypothesis-profile=fuzz", "--hypothesis-show-statistics", *session.posargs
-    )
+        "pytest", "tests/test_fuzz.py", "--hypothesis-profile=fuzz", "--hypothesis-show-statistics",
+        "-p", "tests.fuzz_record", "--fuzz-json=results/fuzz.json", *session.posargs,
+    )  # fmt: skip
+
+
+@nox.session(python=PYTHONS[0], default=False)
+def faults(session: nox.Session) -> None:
+    """The fault matrix on every flavour, written to results/faults.json for the report page."""
+    session.install("-c", LOCK, "-e", ".[test,bench]")
+    session.run("python", "-m", "triptych", "faults", *(session.posargs or ["--out", "results"]))

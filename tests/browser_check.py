@@ -4,7 +4,9 @@ Run by ``nox -s browser`` with ``pytest --noconftest`` (not by the behaviour sui
 Chromium, and Playwright's own threads are not the leaks the suite's fixtures look for). Checks that the
 page makes no request and logs no error, that every section is visible, that the three
 columns stand side by side at 1400 px and stack at 400 px, and that the tabs work from the
-keyboard; saves screenshots under ``$TRIPTYCH_SCREENSHOTS`` (default ``screenshots/``).
+keyboard (the page built here has a fault matrix, with a disagreeing cell, a stress and a fuzz
+run in its trust section); saves screenshots under ``$TRIPTYCH_SCREENSHOTS`` (default
+``screenshots/``).
 
 The page is built from the fixed result sets of the unit tests; ``TRIPTYCH_PAGE=path``
 checks a page you built instead (e.g. ``results/report.html``).
@@ -20,11 +22,13 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, Request, sync_playwright
 
-from tests.site_fixtures import TYPICAL, catalogue, write_results
+from tests.site_fixtures import TYPICAL, catalogue, write_faults, write_fuzz, write_results, write_stress
+from triptych.faults import Cell
 from triptych.site import read_catalogue, read_results, write_page
+from triptych.trust import read_trust
 
 INSTALL_HINT = "Chromium is missing: install it (Debian/Ubuntu: apt-get install chromium), or set CHROMIUM=/path/to/it"
-SECTIONS = ("guide", "workloads", "numbers", "catalogue", "reproduce")
+SECTIONS = ("guide", "workloads", "numbers", "catalogue", "trust", "reproduce")
 SCREENSHOTS = Path(os.environ.get("TRIPTYCH_SCREENSHOTS", "screenshots"))
 
 
@@ -41,7 +45,12 @@ def page_url(tmp_path_factory: pytest.TempPathFactory) -> str:
         return Path(given).resolve().as_uri()
     folder = tmp_path_factory.mktemp("results")
     write_results(folder, TYPICAL)
-    return write_page(folder / "report.html", read_results([folder]), read_catalogue(catalogue())).as_uri()
+    # A fault matrix with one disagreeing cell (the widest kind), a stress run and a fuzz run.
+    write_faults(folder, differ={("5xx", "fetch_all"): {"trio": Cell("ok ok ok ok", 0.5)}})
+    write_stress(folder, {"tests/test_pipeline.py::test_backpressure[anyio-uvloop]": 1})
+    write_fuzz(folder, {"tests/test_fuzz.py::test_pipeline_agrees_on_every_flavour": (200, 0, 18, "passed")})
+    page = folder / "report.html"
+    return write_page(page, read_results([folder]), read_catalogue(catalogue()), read_trust([folder])).as_uri()
 
 
 @pytest.fixture(scope="module")
@@ -120,6 +129,7 @@ def _screenshots(watched: _Watched, width: int) -> None:
     watched.page.locator("#w-fanout").screenshot(path=SCREENSHOTS / f"fanout-{width}.png")
     _open_first_entry(watched.page)
     watched.page.locator("#catalogue").screenshot(path=SCREENSHOTS / f"catalogue-{width}.png")
+    watched.page.locator("#trust").screenshot(path=SCREENSHOTS / f"trust-{width}.png")
 
 
 def _open_first_entry(page: Page) -> None:

@@ -20,8 +20,10 @@ import pyperf
 
 from triptych import results, stats
 from triptych.benchmarks import BENCHMARKS, PROFILES
+from triptych.faults import CALLS, FAULTS, Cell, FaultRow, bound_of
 from triptych.flavours import FLAVOUR_NAMES
 from triptych.results import Slot
+from triptych.trust import save_faults
 
 FIXTURES = Path(__file__).parent / "fixtures"
 ROUNDS, VALUES = 6, 2
@@ -147,3 +149,73 @@ TYPICAL = {
     "anyio-uvloop": 4.5,
     "anyio-trio": 4.0,
 }
+
+
+# --- The trust files ------------------------------------------------------------------------
+
+STREAMS_ROWS = (("echo", "peer resets", "ConnectionResetError"), ("echo", "server killed", "StreamClosed"))
+"""(call, fault, expected) of a second workload, as the streams rows of the matrix will add them."""
+FAULT_SECONDS = 0.25
+
+
+def write_faults(folder: Path, differ: Mapping[tuple[str, str], Mapping[str, Cell]] | None = None) -> list[FaultRow]:
+    """``faults.json`` in ``folder`` through the writer ``triptych faults`` uses: every cell of
+    the real matrix plus :data:`STREAMS_ROWS`, every flavour giving the expected outcome in
+    :data:`FAULT_SECONDS`, except where ``differ[(fault, call)]`` says what a flavour did."""
+    differ = differ or {}
+    cells = [
+        ("fanout", call.name, fault.name, call.expected(fault), bound_of(fault)) for fault in FAULTS for call in CALLS
+    ]
+    cells += [("streams", call, fault, expected, 3.0) for call, fault, expected in STREAMS_ROWS]
+    rows = [
+        FaultRow(
+            workload,
+            call,
+            fault,
+            expected,
+            bound,
+            {
+                flavour: differ.get((fault, call), {}).get(flavour, Cell(expected, FAULT_SECONDS))
+                for flavour in FLAVOUR_NAMES
+            },
+        )
+        for workload, call, fault, expected, bound in cells
+    ]
+    save_faults(rows, folder, started="2025-01-02T03:04:05Z", seconds=61.5)
+    return rows
+
+
+def write_stress(folder: Path, failures: Mapping[str, int], *, runs: int = 20, tests: int = 812) -> None:
+    """``stress.json`` as ``nox -s stress`` writes it: ``runs`` runs of ``tests`` tests each."""
+    data = {
+        "runs": runs,
+        "tests_per_run": [tests] * runs,
+        "failures": dict(failures),
+        "python": "3.11.7",
+        "started": "2025-01-02T03:04:05Z",
+        "finished": "2025-01-02T05:06:07Z",
+        "seconds": 7322.0,
+        "commit": "abc1234",
+        "busy_cores": 1,
+        "command": f"nox -s stress -- --runs {runs}",
+    }
+    (folder / "stress.json").write_text(json.dumps(data))
+
+
+def write_fuzz(folder: Path, tests: Mapping[str, tuple[int, int, int, str]]) -> None:
+    """``fuzz.json`` as ``nox -s fuzz`` writes it; ``tests[id]`` = (passing, failing, invalid, outcome)."""
+    data = {
+        "profile": "fuzz",
+        "max_examples": 200,
+        "python": "3.11.7",
+        "hypothesis": "6.170.27",
+        "started": "2025-01-02T03:04:05Z",
+        "finished": "2025-01-02T03:24:05Z",
+        "commit": "abc1234",
+        "arguments": "tests/test_fuzz.py --hypothesis-profile=fuzz -p tests.fuzz_record --fuzz-json=results/fuzz.json",
+        "tests": [
+            {"test": test, "outcome": outcome, "examples": {"passing": passing, "failing": failing, "invalid": invalid}}
+            for test, (passing, failing, invalid, outcome) in tests.items()
+        ],
+    }
+    (folder / "fuzz.json").write_text(json.dumps(data))

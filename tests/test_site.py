@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import math
+import platform
 import re
 import statistics
 from html.parser import HTMLParser
@@ -20,9 +21,22 @@ from rich.console import Console
 
 import shared
 from shared.divergences import ENTRIES
-from tests.site_fixtures import AIOHTTP, NOISY, ROUNDS, TYPICAL, VALUES, catalogue, write_results
-from triptych import stats
+from tests.site_fixtures import (
+    AIOHTTP,
+    NOISY,
+    ROUNDS,
+    TYPICAL,
+    VALUES,
+    catalogue,
+    write_faults,
+    write_fuzz,
+    write_results,
+    write_stress,
+)
+from triptych import server, stats
 from triptych.cli import main
+from triptych.faults import CALLS, FAULTS, Cell, bound_of
+from triptych.flavours import FLAVOUR_NAMES
 from triptych.parity import IMPL_PACKAGES
 from triptych.report import report
 from triptych.results import load
@@ -38,8 +52,9 @@ from triptych.site import (
     read_results,
     write_page,
 )
+from triptych.trust import read_trust
 
-SECTIONS = ("guide", "workloads", "numbers", "catalogue", "reproduce")
+SECTIONS = ("guide", "workloads", "numbers", "catalogue", "trust", "reproduce")
 
 
 class _Page(HTMLParser):
@@ -335,3 +350,138 @@ def test_every_workload_shows_its_own_benchmarks(tmp_path: Path) -> None:
     numbers = " ".join(page.text_by_id["numbers"].split())
     assert "Spawn and join N tasks (n=10,000)" in numbers
     assert "TCP echo" not in numbers
+
+
+# --- How far to trust this ------------------------------------------------------------------
+
+
+def _trust_page(folder: Path, factors: dict[str, float] | None = None, **kwargs: object) -> _Page:
+    write_results(folder, factors or TYPICAL, **kwargs)  # type: ignore[arg-type]
+    return _Page(build_page(read_results([folder]), read_catalogue(catalogue()), read_trust([folder])))
+
+
+def _text(page: _Page, element_id: str) -> str:
+    return " ".join(page.text_by_id[element_id].split())
+
+
+def _cell_id(workload: str, fault: str, call: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]+", "-", f"fault-1-{workload}-{fault}-{call}").strip("-")
+
+
+def test_the_fault_matrix_renders_every_row_of_the_file(tmp_path: Path) -> None:
+    rows = write_faults(tmp_path)
+    page = _trust_page(tmp_path)
+
+    assert {row.workload for row in rows} == {"fanout", "streams"}
+    for row in rows:
+        assert _text(page, _cell_id(row.workload, row.fault, row.call)) == f"✓ {row.expected}"
+    trust = _text(page, "trust")
+    assert f"{len(rows)} of {len(rows)} cells alike on every flavour" in trust
+    assert "fanout: faults down, calls across" in trust
+    assert "streams: faults down, calls across" in trust
+    assert str(tmp_path / "faults.json") in trust
+    assert f"{platform.python_implementation()} {platform.python_version()}" in trust  # the writer's own Python
+
+
+def test_a_disagreeing_cell_is_flagged_with_each_flavours_outcome(tmp_path: Path) -> None:
+    late = bound_of(FAULTS[0]) + 1
+    rows = write_faults(
+        tmp_path,
+        differ={
+            ("5xx", "fetch_all"): {"trio": Cell("ok ok ok ok", 0.5)},
+            ("body trickled", "fetch_as_completed"): {"anyio-uvloop": Cell("timeout timeout", late)},
+        },
+    )
+    page = _trust_page(tmp_path)
+
+    wrong = _text(page, _cell_id("fanout", "5xx", "fetch_all"))
+    assert wrong.startswith("flavours differ; expected ok status ok status")
+    assert "✗ trio: ok ok ok ok in 0.50 s" in wrong
+    for flavour in FLAVOUR_NAMES:
+        if flavour != "trio":
+            assert f"{flavour}: ok status ok status in 0.25 s" in wrong
+            assert f"✗ {flavour}:" not in wrong
+    slow = _text(page, _cell_id("fanout", "body trickled", "fetch_as_completed"))
+    assert f"✗ anyio-uvloop: timeout timeout in {late:.2f} s" in slow  # the right outcome, past its bound
+    assert f"{len(rows) - 2} of {len(rows)} cells alike" in _text(page, "trust")
+
+
+def test_each_missing_file_names_the_command_that_makes_it(tmp_path: Path) -> None:
+    page = _trust_page(tmp_path)
+    trust = _text(page, "trust")
+
+    assert "No fault matrix here: nox -s faults runs it" in trust
+    assert "No stress run here: nox -s stress -- --runs 20 runs" in trust
+    assert "No fuzz run here: nox -s fuzz runs" in trust
+
+
+def test_the_stress_and_fuzz_figures_are_the_files(tmp_path: Path) -> None:
+    flaky = "tests/test_pipeline.py::test_backpressure[anyio-uvloop]"
+    write_stress(tmp_path, {flaky: 2}, runs=17, tests=431)
+    write_fuzz(
+        tmp_path,
+        {
+            "tests/test_fuzz.py::test_pipeline_agrees_on_every_flavour": (200, 0, 18, "passed"),
+            "tests/test_fuzz.py::test_locks_agree_on_every_flavour": (57, 1, 3, "failed"),
+        },
+    )
+    page = _trust_page(tmp_path)
+    trust = _text(page, "trust")
+
+    assert (
+        "17 runs in a row of 17 asked for, 431 tests per run, with 1 other core kept busy: 2 failures in 1 test"
+        in trust
+    )
+    assert f"failed in 2 of 17 runs: {flaky}" in trust
+    assert f"{tmp_path / 'stress.json'}, written by nox -s stress -- --runs 17" in trust
+    assert "Hypothesis profile fuzz: at most 200 examples per test" in trust
+    assert "tests/test_fuzz.py::test_pipeline_agrees_on_every_flavour 200 0 18 passed" in trust
+    assert "tests/test_fuzz.py::test_locks_agree_on_every_flavour 58 1 3 failed" in trust
+    assert str(tmp_path / "fuzz.json") in trust
+    assert "Run as pytest tests/test_fuzz.py --hypothesis-profile=fuzz -p tests.fuzz_record" in trust
+    assert "No stress run here" not in trust
+    assert "No fuzz run here" not in trust
+
+
+def test_the_noise_figures_are_the_runs(tmp_path: Path) -> None:
+    # trio 2 % slower than asyncio on a steady host, but on spawn_join its paired ratios fall on
+    # both sides of 1.0: the one ratio within noise.
+    page = _trust_page(tmp_path, {**TYPICAL, "trio": 1.02}, wobble={("spawn_join", "trio"): NOISY})
+    (context,) = read_results([tmp_path])
+    compared = sum(
+        1
+        for table in context.tables().values()
+        for m in table
+        if m.row.group == table[0].row.group and m.row.flavour != "asyncio"
+    )
+
+    assert f"the host's speed varied by 0.0% during the run; {ROUNDS} rounds; 1 of {compared} ratios" in _text(
+        page, "trust"
+    )
+
+
+def test_the_report_command_reads_the_trust_files_beside_the_results(tmp_path: Path) -> None:
+    write_results(tmp_path / "results", TYPICAL)
+    write_faults(tmp_path / "results")
+    write_stress(tmp_path / "results", {})
+    assert main(["report", str(tmp_path / "results"), "--html", str(tmp_path / "out.html")]) == 0
+
+    trust = _text(_Page((tmp_path / "out.html").read_text()), "trust")
+    assert "cells alike on every flavour" in trust
+    assert "20 runs in a row of 20 asked for, 812 tests per run, with 1 other core kept busy: 0 failures" in trust
+    assert "No fuzz run here: nox -s fuzz" in trust
+
+
+def test_what_the_suite_proves_quotes_the_servers_own_limits(tmp_path: Path) -> None:
+    trust = _text(_trust_page(tmp_path), "trust")
+
+    assert f"a body over {server.MAX_BYTES:,} bytes" in trust
+    assert f"a trickle over {server.MAX_TRICKLE:,} bytes" in trust
+    assert f"Past its cap of open connections ({server.MAX_CONNECTIONS:,} by default)" in trust
+    assert f"The fault matrix: {len(FAULTS)} faults against {len(CALLS)} ways" in trust
+
+
+def test_a_trust_file_that_is_not_one_is_named(tmp_path: Path) -> None:
+    (tmp_path / "stress.json").write_text('{"runs": 3}')
+    with pytest.raises(ValueError, match=r"stress\.json is not a stress\.json that triptych wrote \(nox -s stress"):
+        read_trust([tmp_path])

@@ -7,6 +7,7 @@ triptych report [PATH ...] [--plots DIR] [--html FILE]
 triptych site --out DIR [PATH ...]
 triptych agreement FIRST SECOND [--within PERCENT]
 triptych divergences [--json] [--flavour NAME ...]
+triptych faults [--out DIR]
 """
 
 from __future__ import annotations
@@ -131,7 +132,7 @@ def _bench_command(args: argparse.Namespace, console: Console) -> int:
     report(rows, console)
     console.print(f"[dim]results: {', '.join(str(p) for p in outcome.written)}[/dim]")
     _plot(rows, Path(args.out), console)
-    _page(outcome.written, Path(args.out) / "report.html", console)
+    _page(outcome.written, Path(args.out) / "report.html", console, trust=[Path(args.out)])
     if outcome.interrupted:
         console.print("[yellow]interrupted: the files above hold every value measured before[/yellow]")
         return 130  # as a shell reports a command stopped by Ctrl-C
@@ -156,19 +157,21 @@ def _report_command(args: argparse.Namespace, console: Console) -> int:
     report(rows, console)
     if args.plots:
         _plot(rows, Path(args.plots), console)
-    _page([Path(p) for p in args.paths], Path(args.html), console)
+    _page([Path(p) for p in args.paths], Path(args.html), console, trust=[Path(p) for p in args.paths])
     return 0
 
 
-def _page(results: Sequence[Path], out: Path, console: Console) -> bool:
-    """Write the page of ``results`` (and of the catalogue, observed now) to ``out`` and print
-    the guide's sentences; return whether it has numbers on it."""
+def _page(results: Sequence[Path], out: Path, console: Console, *, trust: Sequence[Path]) -> bool:
+    """Write the page of ``results``, of the catalogue (observed now) and of the trust files in
+    the folders ``trust`` to ``out`` and print the guide's sentences; return whether it has
+    numbers on it."""
     from triptych.site import guide_text, read_catalogue, read_results, write_page
+    from triptych.trust import read_trust
 
-    contexts, catalogue = read_results(results), read_catalogue()
+    contexts, catalogue, found = read_results(results), read_catalogue(), read_trust(trust)
     for line in guide_text(contexts, catalogue):
         console.print(line, markup=False, highlight=False)
-    console.print(f"page: {write_page(out, contexts, catalogue)}")
+    console.print(f"page: {write_page(out, contexts, catalogue, found)}")
     return bool(contexts)
 
 
@@ -176,7 +179,8 @@ def _site_command(args: argparse.Namespace, console: Console) -> int:
     from triptych.site import ADD_NUMBERS
 
     try:
-        has_numbers = _page([Path(p) for p in args.paths], Path(args.out), console)
+        paths = [Path(p) for p in args.paths]
+        has_numbers = _page(paths, Path(args.out), console, trust=paths)
     except ValueError as exc:
         console.print(f"[red]{exc}[/red]")
         return 2
@@ -221,6 +225,20 @@ def _divergences_command(args: argparse.Namespace, console: Console) -> int:
         print_matrix(matrix, console)
     broken = any("error" in outcome for entry in matrix["entries"] for outcome in entry["outcomes"].values())
     return 1 if broken else 0
+
+
+def _faults_command(args: argparse.Namespace, console: Console) -> int:
+    from triptych.trust import write_faults
+
+    path, rows = write_faults(Path(args.out))
+    flavours = len({name for row in rows for name in row.observed})
+    for row in rows:
+        if not row.agrees:
+            seen = "; ".join(f"{name}: {cell.outcome} in {cell.seconds:.2f} s" for name, cell in row.observed.items())
+            console.print(f"[red]{row.workload} {row.call} / {row.fault}: expected {row.expected}; {seen}[/red]")
+    agreeing = sum(row.agrees for row in rows)
+    console.print(f"fault matrix: {agreeing} of {len(rows)} cells alike on all {flavours} flavours; {path}")
+    return 0 if agreeing == len(rows) else 1
 
 
 def _count(minimum: int) -> Callable[[str], int]:
@@ -296,6 +314,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     catalogue.add_argument(
         "--flavour", action="append", choices=FLAVOUR_NAMES, help="repeatable; default all installed"
     )
+    faults = commands.add_parser("faults", help="run the fault matrix on every flavour and write faults.json")
+    faults.add_argument("--out", default="results", help="folder for faults.json (default results/)")
     args = parser.parse_args(argv)
     commands_by_name = {
         "fanout": _fanout_command,
@@ -304,6 +324,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "agreement": _agreement_command,
         "divergences": _divergences_command,
         "site": _site_command,
+        "faults": _faults_command,
     }
     command = commands_by_name[args.command]
     # Wide enough for the tables when the output is a file or a nox log, not a terminal.

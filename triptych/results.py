@@ -59,8 +59,11 @@ import pyperf
 
 from triptych.benchmarks import Benchmark
 
-__all__ = ["Row", "Slot", "context", "files", "load", "make_run", "run_metadata", "write"]
+__all__ = ["TRUST_FILES", "Row", "Slot", "context", "files", "load", "make_run", "run_metadata", "write"]
 
+TRUST_FILES = ("faults.json", "stress.json", "fuzz.json")
+"""Files a results folder may hold beside the pyperf files, that are not results: the fault
+matrix, the stress and the fuzz runs (:mod:`triptych.trust`)."""
 Slot = tuple[int, int]
 """(round, position in the round): within a run, the flavours' values in one slot were timed side by side."""
 
@@ -187,13 +190,14 @@ class Row:
 
 
 def files(paths: Iterable[Path]) -> list[Path]:
-    """The result files in the files or folders ``paths``; ValueError names a path that is missing."""
+    """The result files in the files or folders ``paths`` (not the :data:`TRUST_FILES`);
+    ValueError names a path that is missing."""
     found = []
     for path in paths:
         if not path.exists():
             raise ValueError(f"no such file or folder: {path}")
         found += sorted(path.rglob("*.json")) if path.is_dir() else [path]
-    return [path for path in found if not path.name.startswith(".")]
+    return [path for path in found if not path.name.startswith(".") and path.name not in TRUST_FILES]
 
 
 def _suite(path: Path) -> pyperf.BenchmarkSuite:

@@ -28,7 +28,6 @@ import inspect
 import json
 import math
 import re
-import subprocess
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -47,20 +46,24 @@ from shared.divergences import ENTRIES
 from triptych import mirror, results, stats
 from triptych.benchmarks import BENCHMARKS
 from triptych.divergences import observe
+from triptych.faults import FaultRow
 from triptych.flavours import FLAVOUR_NAMES
 from triptych.mirror import IntendedLine, ModulePair
 from triptych.parity import IMPL_PACKAGES
 from triptych.report import FANOUT_LAYERS, standard_rows
 from triptych.results import Row
 from triptych.stats import Ratio
+from triptych.trust import FaultsFile, Trust, commit, proofs
 
 __all__ = [
     "Catalogue",
     "Context",
+    "FaultTable",
     "IntendedDifference",
     "Measure",
     "build_page",
     "colours",
+    "fault_tables",
     "guide_text",
     "intended_differences",
     "read_catalogue",
@@ -107,6 +110,8 @@ class Context:
     profile: str
     noise: float | None
     """The host's speed variation during the run (``triptych_noise``)."""
+    rounds: int | None
+    """Rounds run (``triptych_rounds``)."""
     files: tuple[str, ...]
     measures: tuple[Measure, ...]
 
@@ -160,6 +165,7 @@ def read_results(paths: Iterable[Path]) -> list[Context]:
                 date=_run_date(next((m.row.run for m in measures if m.row.run), "")),
                 profile=str(meta.get("triptych_profile", "unknown")),
                 noise=float(noise) if noise is not None else None,
+                rounds=int(meta["triptych_rounds"]) if "triptych_rounds" in meta else None,
                 files=tuple(sorted({m.source for m in measures})),
                 measures=tuple(measures),
             )
@@ -881,16 +887,6 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]+", "-", text).strip("-")
 
 
-def _commit() -> str:
-    try:
-        done = subprocess.run(
-            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
-        )
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown (not a git checkout)"
-    return done.stdout.strip()
-
-
 def _environment() -> jinja2.Environment:
     environment = jinja2.Environment(
         loader=jinja2.PackageLoader("triptych", "templates"),
@@ -909,12 +905,48 @@ def _environment() -> jinja2.Environment:
         bar_chart=bar_chart,
         scale_chart=scale_chart,
         probe_source=probe_source,
+        fault_tables=fault_tables,
+        slug=_slug,
     )
     return environment
 
 
-def build_page(contexts: Sequence[Context], catalogue: Catalogue) -> str:
-    """The whole page as one HTML string."""
+def within_noise(context: Context) -> tuple[int, int]:
+    """How many of the context's ratios to asyncio (every benchmark at its standard size, every
+    other flavour) are within noise, and of how many."""
+    found = [
+        ratio(measure, base).within_noise
+        for table in context.tables().values()
+        if (base := context.find(table[0].row.group, table[0].row.n, "asyncio"))
+        for measure in table
+        if measure.row.group == base.row.group and measure.row.flavour != "asyncio"
+    ]
+    return sum(found), len(found)
+
+
+@dataclass(frozen=True)
+class FaultTable:
+    """One workload's part of a fault matrix: faults down, calls across."""
+
+    workload: str
+    calls: tuple[str, ...]
+    rows: tuple[tuple[str, tuple[FaultRow | None, ...]], ...]
+    """(fault, the row of each call, None where the matrix has no such cell)."""
+
+
+def fault_tables(found: FaultsFile) -> list[FaultTable]:
+    """``found``'s rows as one table per workload, in the order the matrix ran them."""
+    tables = []
+    for workload, rows in found.workloads().items():
+        calls = tuple(dict.fromkeys(row.call for row in rows))
+        cells = {(row.fault, row.call): row for row in rows}
+        faults = dict.fromkeys(row.fault for row in rows)
+        tables.append(FaultTable(workload, calls, tuple((f, tuple(cells.get((f, c)) for c in calls)) for f in faults)))
+    return tables
+
+
+def build_page(contexts: Sequence[Context], catalogue: Catalogue, trust: Trust | None = None) -> str:
+    """The whole page as one HTML string; ``trust``: the trust files found (none by default)."""
     template = _environment().get_template("page.html.j2")
     order = flavour_order(contexts)
     views = [
@@ -926,6 +958,7 @@ def build_page(contexts: Sequence[Context], catalogue: Catalogue) -> str:
             "tables": list(context.tables()),
             "missing": [f for f in FLAVOUR_NAMES if not any(m.row.flavour == f for m in context.measures)],
             "scales": scale_groups(context),
+            "within_noise": within_noise(context),
         }
         for context in contexts
     ]
@@ -941,7 +974,9 @@ def build_page(contexts: Sequence[Context], catalogue: Catalogue) -> str:
         catalogue=catalogue,
         behaviour=_behaviour(catalogue),
         add_numbers=ADD_NUMBERS,
-        commit=_commit(),
+        trust=trust or Trust(),
+        proofs=proofs(),
+        commit=commit(),
         built=f"{datetime.now(UTC):%Y-%m-%d %H:%M UTC}",
         pygments_css=_pygments_css(),
     )
@@ -952,9 +987,9 @@ def _pygments_css() -> str:
     return css
 
 
-def write_page(out: Path, contexts: Sequence[Context], catalogue: Catalogue) -> Path:
+def write_page(out: Path, contexts: Sequence[Context], catalogue: Catalogue, trust: Trust | None = None) -> Path:
     """Write the page to ``out`` (a file, or a folder that gets ``report.html``); return its path."""
     path = out / "report.html" if out.suffix != ".html" else out
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(build_page(contexts, catalogue), encoding="utf-8")
+    path.write_text(build_page(contexts, catalogue, trust), encoding="utf-8")
     return path
