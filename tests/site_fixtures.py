@@ -20,7 +20,7 @@ import pyperf
 
 from triptych import results, stats
 from triptych.benchmarks import BENCHMARKS, PROFILES
-from triptych.faults import CALLS, FAULTS, Cell, FaultRow, bound_of
+from triptych.faults import FAULTS, Cell, FaultRow, bound_of, calls_of
 from triptych.flavours import FLAVOUR_NAMES
 from triptych.results import Slot
 from triptych.trust import save_faults
@@ -153,20 +153,19 @@ TYPICAL = {
 
 # --- The trust files ------------------------------------------------------------------------
 
-STREAMS_ROWS = (("echo", "peer resets", "ConnectionResetError"), ("echo", "server killed", "StreamClosed"))
-"""(call, fault, expected) of a second workload, as the streams rows of the matrix will add them."""
 FAULT_SECONDS = 0.25
 
 
 def write_faults(folder: Path, differ: Mapping[tuple[str, str], Mapping[str, Cell]] | None = None) -> list[FaultRow]:
     """``faults.json`` in ``folder`` through the writer ``triptych faults`` uses: every cell of
-    the real matrix plus :data:`STREAMS_ROWS`, every flavour giving the expected outcome in
+    the real matrix (every workload's), every flavour giving the expected outcome in
     :data:`FAULT_SECONDS`, except where ``differ[(fault, call)]`` says what a flavour did."""
     differ = differ or {}
     cells = [
-        ("fanout", call.name, fault.name, call.expected(fault), bound_of(fault)) for fault in FAULTS for call in CALLS
+        (call.workload, call.name, fault.name, call.expected(fault), bound_of(fault))
+        for fault in FAULTS
+        for call in calls_of(fault.workload)
     ]
-    cells += [("streams", call, fault, expected, 3.0) for call, fault, expected in STREAMS_ROWS]
     rows = [
         FaultRow(
             workload,
