@@ -16,7 +16,7 @@ Key = tuple[str, str, int]
 """(flavour, group, n)."""
 
 
-def _ratios_to_asyncio(rows: list[Row], *, normalise: bool) -> dict[Key, tuple[str, Ratio]]:
+def _ratios_to_asyncio(rows: list[Row], *, normalise: bool | None) -> dict[Key, tuple[str, Ratio]]:
     by_key = {(r.flavour, r.group, r.n): r for r in rows}
     return {
         key: (row.kind, ratio(row, by_key[("asyncio", *key[1:])], normalise=normalise))
@@ -30,13 +30,13 @@ def agreement(first: list[Row], second: list[Row], console: Console, *, within: 
 
     Two runs agree on a ratio when their intervals overlap: the difference is within what
     each run says it does not know. How far apart the estimates are, and how many are within
-    ``within``, is printed too, per kind of benchmark, for the speed-normalised ratios that
-    the report uses and for the raw ones.
+    ``within``, is printed too, per kind of benchmark, for the speed-normalised ratios and for
+    the ratios of the values as timed.
     """
     for rows in (first, second):
         if len({r.context for r in rows}) > 1:
             raise ValueError("each side must hold the results of one run, in one context")
-    ratios = [_ratios_to_asyncio(rows, normalise=True) for rows in (first, second)]
+    ratios = [_ratios_to_asyncio(rows, normalise=None) for rows in (first, second)]
     common = sorted(ratios[0].keys() & ratios[1].keys())
     if not common:
         raise ValueError("the two runs have no benchmark and flavour in common")
@@ -55,7 +55,7 @@ def agreement(first: list[Row], second: list[Row], console: Console, *, within: 
             "yes" if overlap[key] else "no",
         )  # fmt: skip
     console.print(table)
-    _by_kind(first, second, ratios, within, console)
+    _by_kind(first, second, within, console)
 
     agreeing = sum(overlap.values())
     close = sum(distance <= within for distance in apart.values())
@@ -67,11 +67,9 @@ def agreement(first: list[Row], second: list[Row], console: Console, *, within: 
     return agreeing == len(common)
 
 
-def _by_kind(
-    first: list[Row], second: list[Row], normalised: list[dict[Key, tuple[str, Ratio]]], within: float, console: Console
-) -> None:
-    """Per kind of benchmark: how many ratios are within ``within`` of each other, speed-normalised and raw."""
-    raw = [_ratios_to_asyncio(rows, normalise=False) for rows in (first, second)]
+def _by_kind(first: list[Row], second: list[Row], within: float, console: Console) -> None:
+    """Per kind of benchmark: how many ratios are within ``within`` of each other, speed-normalised and as timed."""
+    normalised, raw = ([_ratios_to_asyncio(rows, normalise=way) for rows in (first, second)] for way in (True, False))
     tally: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
     for key in normalised[0].keys() & normalised[1].keys():
         counts = tally[normalised[0][key][0]]
@@ -79,7 +77,7 @@ def _by_kind(
         for index, ratios in ((1, normalised), (2, raw)):
             counts[index] += abs(ratios[0][key][1].value / ratios[1][key][1].value - 1) <= within
     table = Table(title=f"Ratios to asyncio within {within:.0%} of each other, by kind", title_justify="left")
-    for column in ("kind", "ratios", "speed-normalised", "raw"):
+    for column in ("kind", "ratios", "speed-normalised", "as timed"):
         table.add_column(column, justify="left" if column == "kind" else "right", no_wrap=True)
     for kind, (count, steady, steady_raw) in sorted(tally.items()):
         table.add_row(kind, str(count), str(steady), str(steady_raw))

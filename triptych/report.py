@@ -117,20 +117,20 @@ def _single_table(context: str, group: str, n: int, rows: list[Row], console: Co
     base = next((r for r in rows if r.flavour == "asyncio" and r.group == group), None)
     unit = rows[0].unit
     table = Table(title=f"{rows[0].title} (n={n:,}) [{context}]", title_justify="left")
-    columns = ("flavour", f"µs/{unit}", "spread", "vs asyncio", "95 % interval", "raw", f"KiB/{unit}", "note")
+    columns = ("flavour", f"µs/{unit}", "spread", "vs asyncio", "95 % interval", "normalised", f"KiB/{unit}", "note")
     for column in columns:
         table.add_column(column, justify="left" if column in ("flavour", "note") else "right", no_wrap=True)
     for row in rows:
         memory = f"{row.kib_per_unit:.2f}" if row.kib_per_unit is not None else "-"
         found = ratio(row, base) if base is not None and row is not base else None
-        raw = ratio(row, base, normalise=False) if base is not None and found else None
+        normalised = ratio(row, base, normalise=True) if base is not None and found else None
         table.add_row(
             _label(row),
             _microseconds(row.median),
             f"±{row.spread:.1%}",
             str(found) if found else "1.00x" if row is base else "-",
             found.interval if found else "-",
-            str(raw) if raw else "-",
+            str(normalised) if normalised else "-",
             memory,
             _notes(row, found),
         )
@@ -243,7 +243,7 @@ def _print_noise(rows: list[Row], console: Console) -> None:
     if worst > NOISY:
         console.print(
             f"[yellow]The host's speed varied by {worst:.1%} during the run (reference loop): expect wider "
-            "intervals (the primitives' ratios are speed-normalised); a quieter host gives tighter ones.[/yellow]\n"
+            "intervals; a quieter host gives tighter ones.[/yellow]\n"
         )
     else:
         console.print(f"[dim]The host's speed varied by {worst:.1%} during the run (reference loop).[/dim]\n")

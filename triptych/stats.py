@@ -4,7 +4,8 @@ The host's speed drifts: on a shared VM a fixed pure-Python loop varies by 15-30
 seconds. Each worker times a fixed reference loop right before and right after every value,
 and a value divided by the mean of the two is the value at a constant host speed. A ratio
 between two flavours is the median of the ratios of their values taken side by side (same
-round, same position; same run), normalised where :data:`NORMALISED_KINDS` says it helps;
+round, same position; same run), normalised where :data:`NORMALISED_KINDS` says it helps
+(measured: nowhere);
 values never taken side by side (another run, another benchmark) are compared by their
 medians. Its 95 % interval comes from a bootstrap: rounds are resampled, then the pairs
 within each, so a difference between worker processes widens the interval as it should.
@@ -37,14 +38,20 @@ __all__ = [
     "values_of",
 ]
 
-NORMALISED_KINDS = frozenset({"primitive"})
-"""The benchmark kinds whose ratios are taken from speed-normalised values.
+NORMALISED_KINDS: frozenset[str] = frozenset()
+"""The benchmark kinds whose reported ratios are taken from speed-normalised values: none.
 
-Measured with two quick runs in a row on a crowded 2-core VM (`triptych agreement`'s table
-by kind): normalised, 9 of 40 primitive ratios agreed within 5 %, raw 7; workloads 5 of 30
-against 6 raw, references 1 of 6 against 3. The workloads' values are long (fan-out takes
-a quarter of a second) or I/O-bound, so a 2 ms loop at their edges does not read the speed
-they ran at. Re-measure on a quieter host before widening this.
+Speed normalisation did not make two runs agree more often for any kind, so the reported
+ratios are of the values as timed, and the normalised ones are shown beside them. Within 5 %
+of each other between two quick runs in a row (`triptych agreement`'s table by kind),
+normalised against as timed: on a crowded 2-core VM, primitives 9 of 40 against 7,
+workloads 5 of 30 against 6, references 1 of 6 against 3; on the same VM nearly idle,
+primitives 30 of 40 against 33, workloads 28 of 50 against 31, references 3 of 17 against
+11; with the primitives timed in CPU time, primitives 28 of 40 against 31, workloads 25
+of 50 against 36, references 8 of 17 against 10. The values of one flavour are timed
+seconds apart from the other flavours', so pairing them already removes most of the
+host's drift, and the reference loop's own speed differs between worker processes by a
+few per cent, which normalising adds back.
 """
 
 TARGET = 0.025
@@ -144,27 +151,31 @@ def _by_round(values: Mapping[Slot, float]) -> list[list[float]]:
     return list(groups.values())
 
 
-def values_of(row: Row) -> dict[Slot, float]:
-    """The values a ratio is taken from: speed-normalised where the kind is, and the row has readings."""
-    if row.kind in NORMALISED_KINDS and row.speeds:
+def values_of(row: Row, normalise: bool | None = None) -> dict[Slot, float]:
+    """The values a ratio is taken from: speed-normalised where ``normalise`` is True, or (None)
+    where the kind is one of :data:`NORMALISED_KINDS`, and the row has readings; else as timed."""
+    if normalise is None:
+        normalise = row.kind in NORMALISED_KINDS
+    if normalise and row.speeds:
         return normalised(row.slots, row.speeds)
     return dict(row.slots)
 
 
-def ratio(row: Row, other: Row, *, normalise: bool = True) -> Ratio:
+def ratio(row: Row, other: Row, *, normalise: bool | None = None) -> Ratio:
     """How many times as long ``row`` takes as ``other``, with a 95 % interval.
 
-    Values are paired when both rows are the same benchmark in the same run; ``normalise``
-    False compares the raw times. Against asyncio in the same run, it is the ratio the
+    Values are paired when both rows are the same benchmark in the same run. ``normalise``:
+    None takes the values as the report does (:func:`values_of`), True speed-normalised,
+    False as timed. The report's ratio against asyncio in the same run is the one the
     results carry (:attr:`Row.vs_asyncio <triptych.results.Row.vs_asyncio>`).
     """
     paired = bool(row.run) and row.run == other.run and (row.group, row.n) == (other.group, other.n)
-    if normalise and paired and other.flavour == "asyncio" and row.vs_asyncio is not None:
+    if normalise is None and paired and other.flavour == "asyncio" and row.vs_asyncio is not None:
         # The runner computed this one over the same values when it wrote the files: read,
         # not computed again, so that every reader says the same.
         value, low, high = row.vs_asyncio
         return Ratio(value, low, high, len(row.slots.keys() & other.slots.keys()))
-    first, second = (values_of(row), values_of(other)) if normalise else (dict(row.slots), dict(other.slots))
+    first, second = values_of(row, normalise), values_of(other, normalise)
     if not first or not second:  # no values to go by: the medians, and no interval
         return Ratio(row.median / other.median, 0.0, math.inf, 0)
     if not paired:
