@@ -41,17 +41,16 @@ __all__ = [
 NORMALISED_KINDS: frozenset[str] = frozenset()
 """The benchmark kinds whose reported ratios are taken from speed-normalised values: none.
 
-Speed normalisation did not make two runs agree more often for any kind, so the reported
-ratios are of the values as timed, and the normalised ones are shown beside them. Within 5 %
-of each other between two quick runs in a row (`triptych agreement`'s table by kind),
-normalised against as timed: on a crowded 2-core VM, primitives 9 of 40 against 7,
-workloads 5 of 30 against 6, references 1 of 6 against 3; on the same VM nearly idle,
-primitives 30 of 40 against 33, workloads 28 of 50 against 31, references 3 of 17 against
-11; with the primitives timed in CPU time, primitives 28 of 40 against 31, workloads 25
-of 50 against 36, references 8 of 17 against 10. The values of one flavour are timed
-seconds apart from the other flavours', so pairing them already removes most of the
-host's drift, and the reference loop's own speed differs between worker processes by a
-few per cent, which normalising adds back.
+Speed normalisation made two runs agree less often, for every kind, so the reported ratios
+are of the values as timed, and the normalised ones are shown beside them. Ratios to
+asyncio within 5 % of each other between two quick runs in a row (`triptych agreement`'s
+table by kind), over four pairs on a 2-core VM (two crowded, one idle, one idle with the
+primitives timed in CPU time), normalised against as timed: primitives 71 of 160 against
+82, workloads 61 of 160 against 75, references 12 of 46 against 25. Only one crowded pair
+went the other way, for the primitives alone (9 of 40 against 7). The flavours of a
+benchmark are timed seconds apart, so pairing their values already removes most of the
+host's drift, and the reference loop's own speed differs between worker processes by a few
+per cent, which normalising adds to every ratio.
 """
 
 TARGET = 0.025
