@@ -251,7 +251,7 @@ def compare(session: nox.Session) -> None:
     """Benchmark every flavour (with the reference clients), each in its own virtualenv; print the comparison.
 
     Quick profile by default; `nox -s compare -- --profile full` for the full one. First the
-    fault matrix (about 10 s) into the same folder, for the report page.
+    fault matrix (about 15 s) into the same folder, for the report page.
     """
     out = argparse.ArgumentParser(add_help=False)
     out.add_argument("--out", default="results")
