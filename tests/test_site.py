@@ -35,7 +35,7 @@ from tests.site_fixtures import (
 )
 from triptych import server, stats
 from triptych.cli import main
-from triptych.faults import CALLS, FAULTS, Cell, bound_of
+from triptych.faults import FAULTS, Cell, bound_of, calls_of, faults_of
 from triptych.flavours import FLAVOUR_NAMES
 from triptych.parity import IMPL_PACKAGES
 from triptych.report import report
@@ -478,7 +478,8 @@ def test_what_the_suite_proves_quotes_the_servers_own_limits(tmp_path: Path) -> 
     assert f"a body over {server.MAX_BYTES:,} bytes" in trust
     assert f"a trickle over {server.MAX_TRICKLE:,} bytes" in trust
     assert f"Past its cap of open connections ({server.MAX_CONNECTIONS:,} by default)" in trust
-    assert f"The fault matrix: {len(FAULTS)} faults against {len(CALLS)} ways" in trust
+    for workload in ("fanout", "streams"):
+        assert f"{workload}, {len(faults_of(workload))} faults against {len(calls_of(workload))} ways" in trust
 
 
 def test_a_trust_file_that_is_not_one_is_named(tmp_path: Path) -> None:

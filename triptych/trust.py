@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 
 import shared
 from triptych import server
-from triptych.faults import CALLS, FAULTS, Cell, FaultRow, matrix
+from triptych.faults import CALLS, Cell, FaultRow, calls_of, faults_of, matrix
 from triptych.results import TRUST_FILES
 from triptych.worker import environment
 
@@ -279,9 +279,13 @@ def proofs() -> Sequence[tuple[str, str]]:
     the test file that asserts it; the figures are the code's own constants."""
     return (
         (
-            f"The fault matrix: {len(FAULTS)} faults against {len(CALLS)} ways of calling "
-            f"{', '.join(sorted({call.workload for call in CALLS}))}, every cell on every flavour: the same "
-            "outcome, within the bound the caller's timeout sets, nothing left open.",
+            "The fault matrix: "
+            + "; ".join(
+                f"{workload}, {len(faults_of(workload))} faults against {len(calls_of(workload))} ways of calling it"
+                for workload in dict.fromkeys(call.workload for call in CALLS)
+            )
+            + "; every cell on every flavour: the same outcome, within the bound the caller's timeout sets, "
+            "nothing left open.",
             "tests/test_faults.py",
         ),
         (
