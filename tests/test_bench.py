@@ -62,6 +62,7 @@ def test_results_are_pyperf_files_with_what_changes_a_number(tmp_path: Path) -> 
         assert benchmark.get_nvalue() == TINY.max_rounds * TINY.values
         metadata = benchmark.get_metadata()
         assert metadata["triptych_flavour"] == path.stem
+        assert metadata["triptych_rounds"] == TINY.max_rounds
         assert metadata["python_version"] == ".".join(map(str, sys.version_info[:3]))
         assert {"trio_version", "httpx_version", "cpu_model_name", "triptych_params"} <= set(metadata)
         # Memory is measured once, in the first process.

@@ -249,6 +249,7 @@ def run_benchmarks(
                 active = schedule.active(round_number)
                 if not active:
                     break
+                schedule.rounds = round_number + 1
                 progress.update(task, description=f"round {round_number + 1}: {len(active)} benchmarks")
                 commands = {
                     flavour: _worker_command(python, flavour, profile, server.url, cpu)
@@ -371,8 +372,7 @@ class _Schedule:
         return [name for name in short if self.spent[name] < share]
 
     def update(self, round_number: int, measured: list[str], is_precise: Any) -> None:
-        self.rounds = round_number + 1
-        if self.rounds >= self.profile.min_rounds:
+        if round_number + 1 >= self.profile.min_rounds:
             self.precise |= {name for name in measured if is_precise(name)}
 
 
