@@ -1337,3 +1337,32 @@ def test_regression_a_timeout_error_of_the_call_is_not_the_cancel(
 
     with pytest.raises(timeouts_contract.DeadlineExceeded):
         run.virtual(flavour.cancelled_after, 4 * TICK, retry)
+
+
+@pytest.mark.clause("offload.cancel")
+def test_regression_a_cancel_while_the_last_call_runs_in_its_thread_cancels_the_call(
+    flavour: Flavour, offload: Offload, run: Run
+) -> None:
+    """Found by ``test_offload_agrees_on_every_flavour``: one item, ``limit=1``, cancelled
+    from outside while its call ran in its thread (let go as the cancel came). The contract
+    says the cancel waits for the thread and then propagates; on Trio's loop (trio,
+    anyio-trio) ``run_in_threads`` returned the result instead: ``to_thread.run_sync`` hands
+    back what the thread returned, and nothing checkpointed after it."""
+    holding, release = threading.Event(), threading.Event()
+    returned: list[list[int]] = []
+
+    def work(item: int) -> int:
+        holding.set()
+        assert release.wait(BACKSTOP)
+        return item
+
+    def cancel_now() -> bool:
+        if holding.is_set():
+            release.set()  # the call in the thread ends while the cancel is on its way
+        return holding.is_set()
+
+    async def call() -> None:
+        returned.append(await offload.run_in_threads(work, [0], limit=1))
+
+    assert run(flavour.cancelled_when, cancel_now, call)
+    assert returned == []
