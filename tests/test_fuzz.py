@@ -76,6 +76,26 @@ locks
   the trace keeps what the writes were based on (applied, declined, lost updates,
   expected). The order of entries into the bounded section and of the workers through
   the gate.
+
+offload (real threads, on the real clock everywhere: a thread does not move a virtual one)
+  Which items wait and in what order they start, and, after a failure or a cancel, how many
+  more start (a freed thread or token may take a waiting item before the ending reaches
+  the loop): the trace keeps the calls started only where nothing ended the call early,
+  or where an abandoned cancel holds them. Which of two failing items the error names: the
+  trace keeps its full message only when one item fails. The order of the reports of
+  different items, and the reports after a failure. With ``abandon_on_cancel`` and a
+  failure, how many calls run on when the call returns (those scenarios do not report: a
+  report running then outlives the call, as its thread does). Every call holds until
+  ``min(limit, count)`` are in threads at once, so the peak is exact; a cancel comes from a
+  condition (every call of that first round holds), never a timer.
+
+streams (real sockets, on the real clock everywhere)
+  The accept order of clients that connect at once: the server's reports are kept as a
+  multiset. A client whose server closed on a frame longer than its ``max_frame`` sees the
+  stream end or the reset the kernel sends for the bytes left unread, a race: the trace
+  keeps "truncated or reset". An echo longer than the client's ``max_frame`` cannot come
+  from a real echo server (the client refuses to send such a message with ``ValueError``);
+  ``tests/test_streams.py`` covers it with a raw peer.
 """
 
 from __future__ import annotations
@@ -1035,7 +1055,8 @@ def _offload_trace(
     count, limit, abandon = scenario["count"], scenario["limit"], scenario["abandon"]
     in_threads, started = at_return
     assert threads.peak <= limit, threads.peak
-    assert started <= count and len(set(threads.started)) == len(threads.started), threads.started
+    assert started <= count, threads.started
+    assert len(set(threads.started)) == len(threads.started), threads.started
     trace: dict[str, Any] = {"ending": ending, "peak": threads.peak}
     held = [threads.answers[item] for item in threads.started[: threads.target]]
     if scenario["ending"] == "none":
