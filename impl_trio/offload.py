@@ -91,7 +91,7 @@ async def _run_all(
     except BaseExceptionGroup as group:
         raise one_error(group, failure=OffloadError)
     # A thread that ends after a cancel hands back its result (nothing to abandon): the
-    # cancel still propagates (the contract), which the nursery's exit does not check.
+    # cancel still propagates (the contract): nothing above has checked for it.
     await trio.lowlevel.checkpoint_if_cancelled()
     return results
 
