@@ -92,6 +92,9 @@ async def _run_all(
                 calls.start_soon(_call, limiter, func, index, item, on_progress, abandon_on_cancel, results)
     except BaseExceptionGroup as group:
         raise one_error(group, failure=OffloadError)
+    # A thread that ends after a cancel hands back its result (nothing to abandon): the
+    # cancel still propagates (the contract): nothing above has checked for it.
+    await anyio.lowlevel.checkpoint_if_cancelled()
     return results
 
 

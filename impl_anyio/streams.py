@@ -44,6 +44,9 @@ def _translated() -> Iterator[None]:
         raise StreamError(ErrorKind.RESET) from exc
     except TimeoutError as exc:
         raise StreamError(ErrorKind.TIMEOUT) from exc
+    except OSError as exc:
+        # AnyIO on Trio lets the socket's own error out of send_eof() (ENOTCONN once reset).
+        raise StreamError(ErrorKind.RESET) from exc
 
 
 async def _connect(port: int) -> SocketStream:

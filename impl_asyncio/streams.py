@@ -38,8 +38,9 @@ async def _closing(writer: asyncio.StreamWriter) -> AsyncIterator[None]:
         yield
     finally:
         writer.close()
-        # wait_closed() re-raises what the connection died of, which has been dealt with.
-        with contextlib.suppress(ConnectionError):
+        # wait_closed() re-raises what the connection died of, which has been dealt with
+        # (an OSError: ENOTCONN, not a ConnectionError, when the half-close met a reset).
+        with contextlib.suppress(OSError):
             await writer.wait_closed()
 
 

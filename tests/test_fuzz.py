@@ -76,14 +76,36 @@ locks
   the trace keeps what the writes were based on (applied, declined, lost updates,
   expected). The order of entries into the bounded section and of the workers through
   the gate.
+
+offload (real threads, on the real clock everywhere: a thread does not move a virtual one)
+  Which items wait and in what order they start, and, after a failure or a cancel, how many
+  more start (a freed thread or token may take a waiting item before the ending reaches
+  the loop): the trace keeps the calls started only where nothing ended the call early,
+  or where an abandoned cancel holds them. Which of two failing items the error names: the
+  trace keeps its full message only when one item fails. The order of the reports of
+  different items, and the reports after a failure. With ``abandon_on_cancel`` and a
+  failure, how many calls run on when the call returns (those scenarios do not report: a
+  report running then outlives the call, as its thread does). Every call holds until
+  ``min(limit, count)`` are in threads at once, so the peak is exact; a cancel comes from a
+  condition (every call of that first round holds), never a timer.
+
+streams (real sockets, on the real clock everywhere)
+  The accept order of clients that connect at once: the server's reports are kept as a
+  multiset. A client whose server closed on a frame longer than its ``max_frame`` sees the
+  stream end or the reset the kernel sends for the bytes left unread, a race: the trace
+  keeps "truncated or reset". An echo longer than the client's ``max_frame`` cannot come
+  from a real echo server (the client refuses to send such a message with ``ValueError``);
+  ``tests/test_streams.py`` covers it with a raw peer.
 """
 
 from __future__ import annotations
 
+import functools
 import heapq
 import math
 import socket
 import sys
+import threading
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
@@ -97,9 +119,13 @@ from shared import timeouts as timeouts_contract
 from shared.cancellation import Cancellation
 from shared.fanout import ErrorKind, Fanout, FanoutError, FetchResult
 from shared.locks import Accounts, Locks, Transfer
+from shared.offload import Offload, OffloadError, Report
 from shared.pipeline import Pipeline, PipelineError, PipelineReport
+from shared.streams import MAX_FRAME, StreamError, Streams, frame
+from shared.streams import ErrorKind as StreamErrorKind
 from shared.timeouts import Timeouts
 from tests.helpers import Run
+from tests.test_streams import _concurrently
 from triptych.flavours import FLAVOURS, Flavour
 from triptych.server import LoopbackServer
 
@@ -887,6 +913,292 @@ def test_locks_agree_on_every_flavour(scenario: dict[str, Any], seed: Any) -> No
     _assert_same(_on_every_flavour(lambda flavour: lambda: _locks_call(flavour, scenario)))
 
 
+# --- offload ---------------------------------------------------------------------------------
+
+OFFLOAD_ERRORS = {"ValueError": ValueError, "KeyError": KeyError}
+BACKSTOP = 10.0
+"""Seconds a blocking call waits for the others before it fails as hung: a backstop, not a wait."""
+
+
+@st.composite
+def _offloads(draw: st.DrawFn) -> dict[str, Any]:
+    count = draw(st.integers(0, 30))
+    reporting = draw(st.booleans())
+    ending = draw(st.sampled_from(["none", "fail", "cancel"] if count else ["none"]))
+    abandon = draw(st.booleans())
+    # A report running when an abandoning call fails outlives the call, as its thread does
+    # (the run's check would count its task): those scenarios do not report.
+    reports = st.integers(0, 0 if abandon and ending == "fail" else 2)
+    return {
+        "count": count,
+        "limit": draw(st.integers(1, 8)),
+        "reporting": reporting,
+        "reports": draw(st.lists(reports, min_size=count, max_size=count)) if reporting else [0] * count,
+        "abandon": abandon,
+        "ending": ending,
+        "failing": draw(st.sets(st.integers(0, count - 1), min_size=1, max_size=2)) if ending == "fail" else set(),
+        "error": draw(st.sampled_from(sorted(OFFLOAD_ERRORS))),
+    }
+
+
+class _Threads:
+    """What the blocking calls of one offload call did, counted under a lock.
+
+    Each call reports (in the reporting variant), then holds until ``min(limit, count)``
+    calls have held at once, so that exactly that many are in threads together; in a
+    scenario that ends in a cancel it then waits for :attr:`release`.
+    """
+
+    def __init__(self, target: int) -> None:
+        self.lock = threading.Condition()
+        self.target = target
+        self.started: list[int] = []
+        self.answers: dict[int, list[bool]] = {}
+        self.holding = self.in_threads = self.peak = self.finished = 0
+        self.release = threading.Event()
+
+    def enter(self, item: int) -> None:
+        with self.lock:
+            self.started.append(item)
+            self.in_threads += 1
+            self.peak = max(self.peak, self.in_threads)
+
+    def hold(self, item: int, answers: list[bool]) -> None:
+        with self.lock:
+            self.answers[item] = answers
+            self.holding += 1
+            self.lock.notify_all()
+            if not self.lock.wait_for(lambda: self.holding >= self.target, BACKSTOP):
+                raise AssertionError(f"never {self.target} calls in threads at once")
+
+    def leave(self) -> None:
+        with self.lock:
+            self.in_threads -= 1
+            self.finished += 1
+            self.lock.notify_all()
+
+    def all_held(self) -> bool:
+        with self.lock:
+            return self.holding >= self.target
+
+    def wait_finished(self) -> None:
+        """Wait until every call that started has ended (abandoned ones included)."""
+        self.release.set()
+        with self.lock:
+            assert self.lock.wait_for(lambda: self.finished == len(self.started), BACKSTOP), "a call never ended"
+
+
+async def _offload_call(flavour: Flavour, scenario: dict[str, Any], threads: _Threads) -> Any:
+    offload = cast("Offload", flavour.workload("offload"))
+    errors = {item: OFFLOAD_ERRORS[scenario["error"]](f"item {item} is bad") for item in scenario["failing"]}
+    cancel, abandon = scenario["ending"] == "cancel", scenario["abandon"]
+    progress: dict[int, list[object]] = {}
+
+    def work(item: int, report: Report | None = None) -> tuple[int, list[bool]]:
+        threads.enter(item)
+        try:
+            answers = [report(value) for value in range(scenario["reports"][item])] if report else []
+            threads.hold(item, answers)
+            if cancel:
+                assert threads.release.wait(BACKSTOP), "never released"
+            if item in errors:
+                raise errors[item]
+            return item * item, answers
+        finally:
+            threads.leave()
+
+    async def on_progress(item: int, value: object) -> None:
+        progress.setdefault(item, []).append(value)
+        await flavour.sleep(0)  # an await, as a real report would have
+
+    def cancel_now() -> bool:
+        # Every call of the first round holds: cancel. The calls are let go at once, unless
+        # abandoned, in which case they are let go once the call has returned.
+        if not threads.all_held():
+            return False
+        if not abandon:
+            threads.release.set()
+        return True
+
+    returned: list[list[tuple[int, list[bool]]]] = []
+
+    async def call() -> None:
+        options = {"limit": scenario["limit"], "abandon_on_cancel": abandon}
+        items = range(scenario["count"])
+        if scenario["reporting"]:
+            returned.append(await offload.run_in_threads_reporting(work, items, on_progress=on_progress, **options))
+        else:
+            returned.append(await offload.run_in_threads(work, items, **options))
+
+    try:
+        if cancel:
+            assert await flavour.cancelled_when(cancel_now, call)
+            ending: Any = "cancelled" if not returned else ("returned after the cancel", returned[0])
+        else:
+            await call()
+            ending = ("returned", returned[0])
+    except OffloadError as error:
+        assert error.__cause__ is errors.get(error.index), error  # noqa: PT017  (a check on the scenario's error)
+        assert error.item == error.index, error  # noqa: PT017
+        message = f"offloaded call {error.index} on {error.item} failed: {scenario['error']}: {error.__cause__}"
+        assert str(error) == message  # noqa: PT017
+        ending = ("OffloadError", message if len(errors) == 1 else "names one of the failing items")
+    with threads.lock:
+        at_return = threads.in_threads, len(threads.started)
+    return ending, at_return, progress
+
+
+def _offload_trace(
+    scenario: dict[str, Any], threads: _Threads, ending: Any, at_return: tuple[int, int], progress: Any
+) -> Any:
+    """The trace of one run, checked against the contract, with what it leaves open left out."""
+    count, limit, abandon = scenario["count"], scenario["limit"], scenario["abandon"]
+    in_threads, started = at_return
+    assert threads.peak <= limit, threads.peak
+    assert started <= count, threads.started
+    assert len(set(threads.started)) == len(threads.started), threads.started
+    trace: dict[str, Any] = {"ending": ending, "peak": threads.peak}
+    held = [threads.answers[item] for item in threads.started[: threads.target]]
+    if scenario["ending"] == "none":
+        # Every call ran, in threads of their own, and every report went on.
+        return trace | {
+            "started": sorted(threads.started),
+            "answers": dict(sorted(threads.answers.items())),
+            "progress": dict(sorted(progress.items())),
+        }
+    if scenario["ending"] == "cancel":
+        # Which calls started after the first round (freed threads take waiting items before
+        # the cancel reaches them, on asyncio) is open; abandoned calls are still held.
+        return trace | {
+            "in threads when it returned": in_threads,
+            "started": started if abandon else "open",
+            "first round's answers all True": all(all(answers) for answers in held),
+        }
+    # A failure: the items that started and the reports after it are open; without
+    # abandon_on_cancel, no call runs on after it.
+    return trace | {"in threads when it returned": "open" if abandon else in_threads}
+
+
+@given(scenario=_offloads(), seed=seeds)
+def test_offload_agrees_on_every_flavour(scenario: dict[str, Any], seed: Any) -> None:
+    event(f"offload ends: {scenario['ending']}{', abandon_on_cancel' if scenario['abandon'] else ''}")
+    traces = {}
+    for flavour in FLAVOURS:
+        threads = _Threads(min(scenario["limit"], scenario["count"]))
+        try:
+            outcome = Run(flavour)(_offload_call, flavour, scenario, threads)
+        finally:
+            threads.wait_finished()
+        traces[flavour.name] = _offload_trace(scenario, threads, *outcome)
+    _assert_same(traces)
+    trace = traces["asyncio"]
+    if scenario["ending"] == "none":
+        assert trace["ending"] == (
+            "returned",
+            [(n * n, [True] * scenario["reports"][n]) for n in range(scenario["count"])],
+        )
+        assert trace["peak"] == min(scenario["limit"], scenario["count"])
+        assert trace["progress"] == {n: list(range(r)) for n, r in enumerate(scenario["reports"]) if r}
+    elif scenario["ending"] == "cancel":
+        assert trace["ending"] == "cancelled"
+        assert trace["in threads when it returned"] == (trace["peak"] if scenario["abandon"] else 0)
+    else:
+        assert trace["ending"][0] == "OffloadError"
+
+
+# --- streams ---------------------------------------------------------------------------------
+
+GENEROUS = 30.0
+"""Seconds: a ``read_timeout`` that no echo here comes near, drawn so that the bounded waits run."""
+_frame_bounds = st.none() | st.integers(1, 4096)
+"""A ``max_frame``: the default (1 MiB), or one a message may be longer than."""
+
+
+@st.composite
+def _echoes(draw: st.DrawFn) -> dict[str, Any]:
+    client = st.fixed_dictionaries(
+        {
+            "messages": st.lists(st.binary(max_size=4096), max_size=20),
+            "window": st.integers(1, 4),
+            "max_frame": _frame_bounds,
+            "read_timeout": st.sampled_from([None, GENEROUS]),
+        }
+    )
+    return {
+        "listening": draw(st.integers(0, 3)) > 0,
+        "max_frame": draw(_frame_bounds),
+        "read_timeout": draw(st.sampled_from([None, GENEROUS])),
+        "clients": draw(st.lists(client, min_size=1, max_size=3)),
+    }
+
+
+def _model_echo(scenario: dict[str, Any], client: dict[str, Any]) -> tuple[Any, tuple[Any, ...] | None]:
+    """What one client of ``echo`` sees, and its connection's report at the server (frames,
+    bytes echoed, error), or None if it never connected."""
+    messages = client["messages"]
+    bound = MAX_FRAME if client["max_frame"] is None else client["max_frame"]
+    too_long = [n for n, message in enumerate(messages) if len(message) > bound]
+    if too_long:
+        n = too_long[0]
+        return ("ValueError", f"`messages[{n}]` is {len(messages[n])} bytes, more than `max_frame` ({bound})"), None
+    if not scenario["listening"]:
+        return ("StreamError", str(StreamError(StreamErrorKind.CONNECT))), None
+    bound = MAX_FRAME if scenario["max_frame"] is None else scenario["max_frame"]
+    over = next((n for n, message in enumerate(messages) if len(message) > bound), None)
+    echoed = messages if over is None else messages[:over]
+    report = (len(echoed), sum(len(frame(message)) for message in echoed), None if over is None else "protocol")
+    return ("echoed" if over is None else ("StreamError", "truncated or reset")), report
+
+
+async def _echo_call(flavour: Flavour, scenario: dict[str, Any], refused_port: int) -> Any:
+    streams = cast("Streams", flavour.workload("streams"))
+
+    async def client(port: int, spec: dict[str, Any]) -> Any:
+        options = {"window": spec["window"], "read_timeout": spec["read_timeout"]}
+        options |= {} if spec["max_frame"] is None else {"max_frame": spec["max_frame"]}
+        try:
+            echoes = await streams.echo(port, spec["messages"], **options)
+        except ValueError as error:
+            return _error(error)
+        except StreamError as error:
+            if error.kind in (StreamErrorKind.TRUNCATED, StreamErrorKind.RESET):
+                # The server closed with the client's frames unread: whether the client reads
+                # the end of the stream or the reset the kernel sends for them is a race.
+                event(f"streams: a client sees {error.kind.value}")
+                return "StreamError", "truncated or reset"
+            return _error(error)
+        assert echoes == spec["messages"]
+        return "echoed"
+
+    def clients(port: int) -> Awaitable[list[Any]]:
+        return _concurrently(flavour, *(functools.partial(client, port, spec) for spec in scenario["clients"]))
+
+    if not scenario["listening"]:
+        return await clients(refused_port), None
+    options = {"read_timeout": scenario["read_timeout"]}
+    options |= {} if scenario["max_frame"] is None else {"max_frame": scenario["max_frame"]}
+    # grace=None: the connections end on their own (each client waits for its own), so no
+    # shutdown cancels one; a hang is the run's timeout.
+    async with streams.echo_server(grace=None, **options) as server:
+        outcomes = await clients(server.port)
+    assert (server.open_connections, server.writing, server.stopped_accepting) == (0, 0, True), server
+    # Connections run at once, so the accept order is open: the reports as a multiset.
+    assert sorted(report.index for report in server.reports) == list(range(server.accepted))
+    reports = [(r.frames, r.bytes_echoed, None if r.error is None else r.error.value) for r in server.reports]
+    return outcomes, sorted(reports, key=repr)
+
+
+@given(scenario=_echoes(), seed=seeds)
+def test_streams_agree_on_every_flavour(refused_port: int, scenario: dict[str, Any], seed: Any) -> None:
+    traces = {flavour.name: Run(flavour)(_echo_call, flavour, scenario, refused_port) for flavour in FLAVOURS}
+    _assert_same(traces)
+    model = [_model_echo(scenario, client) for client in scenario["clients"]]
+    outcomes = [outcome for outcome, _ in model]
+    event(f"streams: {sorted({repr(o if isinstance(o, str) else o[0]) for o in outcomes})}")
+    reports = None if not scenario["listening"] else sorted((r for _, r in model if r is not None), key=repr)
+    assert traces["asyncio"] == (outcomes, reports)
+
+
 # --- Regressions found by fuzzing -------------------------------------------------------------
 
 
@@ -1046,3 +1358,32 @@ def test_regression_a_timeout_error_of_the_call_is_not_the_cancel(
 
     with pytest.raises(timeouts_contract.DeadlineExceeded):
         run.virtual(flavour.cancelled_after, 4 * TICK, retry)
+
+
+@pytest.mark.clause("offload.cancel")
+def test_regression_a_cancel_while_the_last_call_runs_in_its_thread_cancels_the_call(
+    flavour: Flavour, offload: Offload, run: Run
+) -> None:
+    """Found by ``test_offload_agrees_on_every_flavour``: one item, ``limit=1``, cancelled
+    from outside while its call ran in its thread (let go as the cancel came). The contract
+    says the cancel waits for the thread and then propagates; on Trio's loop (trio,
+    anyio-trio) ``run_in_threads`` returned the result instead: ``to_thread.run_sync`` hands
+    back what the thread returned, and nothing checkpointed after it."""
+    holding, release = threading.Event(), threading.Event()
+    returned: list[list[int]] = []
+
+    def work(item: int) -> int:
+        holding.set()
+        assert release.wait(BACKSTOP)
+        return item
+
+    def cancel_now() -> bool:
+        if holding.is_set():
+            release.set()  # the call in the thread ends while the cancel is on its way
+        return holding.is_set()
+
+    async def call() -> None:
+        returned.append(await offload.run_in_threads(work, [0], limit=1))
+
+    assert run(flavour.cancelled_when, cancel_now, call)
+    assert returned == []
