@@ -41,16 +41,18 @@ __all__ = [
 NORMALISED_KINDS: frozenset[str] = frozenset()
 """The benchmark kinds whose reported ratios are taken from speed-normalised values: none.
 
-Speed normalisation made two runs agree less often, for every kind, so the reported ratios
-are of the values as timed, and the normalised ones are shown beside them. Ratios to
-asyncio within 5 % of each other between two quick runs in a row (`triptych agreement`'s
-table by kind), over four pairs on a 2-core VM (two crowded, one idle, one idle with the
-primitives timed in CPU time), normalised against as timed: primitives 71 of 160 against
-82, workloads 61 of 160 against 75, references 12 of 46 against 25. Only one crowded pair
-went the other way, for the primitives alone (9 of 40 against 7). The flavours of a
-benchmark are timed seconds apart, so pairing their values already removes most of the
-host's drift, and the reference loop's own speed differs between worker processes by a few
-per cent, which normalising adds to every ratio.
+Speed normalisation made two runs agree less often overall, for every kind, so the reported
+ratios are of the values as timed, and the normalised ones are shown beside them. Ratios to
+asyncio within 5 % of each other between two quick runs (`triptych agreement`'s table by
+kind), normalised against as timed, over six pairs on a 2-core VM (two pairs crowded, one
+idle, and the three pairs of three idle runs with the primitives timed in CPU time, the
+third an hour after the first two): primitives 132 of 240 against 152, workloads 121 of 260
+against 125, references 32 of 80 against 47. Some pairs went the other way: the primitives
+in one crowded pair (9 of 40 against 7), the workloads in three (3 of 30 against 2, 29 of
+50 against 23, 31 of 50 against 27). The flavours of a benchmark are timed seconds apart,
+so pairing their values already removes most of the host's drift, and the reference loop's
+own speed differs between worker processes by a few per cent, which normalising adds to
+every ratio.
 """
 
 TARGET = 0.025
