@@ -1,15 +1,19 @@
 """Faulty TCP peers for the fault matrix's streams cells (``triptych.faults``).
 
 Each peer listens on 127.0.0.1, takes one connection, speaks the echo protocol's framing
-(``shared.streams``) and misbehaves in one way, its mode:
+(``shared.streams``) and misbehaves in one way, its mode. It first takes the ``frames``
+frames the client sends before it waits for an echo (its window), so the client's writer
+is idle when the fault comes and only its reader meets it: a writer sending meanwhile
+could meet a reset first and leave the reader an end of stream instead (the kernel
+reports a reset once). Then:
 
-    close     reads the client's first frame, sends the echo's header and half its bytes,
-              then ends its side (FIN)
+    close     sends the first echo's header and half its bytes, then ends its side (FIN)
     reset     the same, then resets the connection (SO_LINGER 0, so close sends an RST)
-    hang      reads, and never answers
-    trickle   reads the first frame, then sends its echo a byte every ``interval`` seconds
-    oversize  reads the first frame, then announces an echo of ``MAX_FRAME + 1`` bytes
-    killed    reads nothing; its process is killed with SIGKILL (:class:`KilledPeer`)
+    hang      never answers
+    trickle   sends the first echo a byte every ``interval`` seconds
+    oversize  announces an echo of ``MAX_FRAME + 1`` bytes
+    killed    reads nothing; its process is killed with SIGKILL once the frames wait
+              unread in its socket (:class:`KilledPeer`)
 
 The first five run in a thread of the caller's process (:class:`ThreadPeer`), so the
 suite's leak checks see their sockets too. ``killed`` runs as its own process
@@ -30,7 +34,7 @@ import struct
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import TracebackType
 
 from shared.streams import HEADER, HOST, MAX_FRAME
@@ -107,26 +111,23 @@ class _Link:
 # --- The modes -----------------------------------------------------------------------------
 
 
-def _close(link: _Link, interval: float) -> str:
-    echo = link.read_frame()
+def _close(link: _Link, echo: bytes, interval: float) -> str:
     link.sock.sendall(echo[: len(echo) // 2])
     link.sock.shutdown(socket.SHUT_WR)
     return link.until_closed()
 
 
-def _reset(link: _Link, interval: float) -> str:
-    echo = link.read_frame()
+def _reset(link: _Link, echo: bytes, interval: float) -> str:
     link.sock.sendall(echo[: len(echo) // 2])
     link.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     return PEER_RESET  # the owner closes the socket: a linger of 0 makes that an RST
 
 
-def _hang(link: _Link, interval: float) -> str:
+def _hang(link: _Link, echo: bytes, interval: float) -> str:
     return link.until_closed()
 
 
-def _trickle(link: _Link, interval: float) -> str:
-    echo = link.read_frame()
+def _trickle(link: _Link, echo: bytes, interval: float) -> str:
     for index in range(len(echo)):
         # The pause between two bytes is a wait for the client's close, so the trickle
         # stops as soon as the client has given up.
@@ -140,13 +141,12 @@ def _trickle(link: _Link, interval: float) -> str:
     return WHOLE_ECHO
 
 
-def _oversize(link: _Link, interval: float) -> str:
-    link.read_frame()
+def _oversize(link: _Link, echo: bytes, interval: float) -> str:
     link.sock.sendall((MAX_FRAME + 1).to_bytes(HEADER, "big"))
     return link.until_closed()
 
 
-MODES: dict[str, Callable[[_Link, float], str]] = {
+MODES: dict[str, Callable[[_Link, bytes, float], str]] = {
     "close": _close,
     "reset": _reset,
     "hang": _hang,
@@ -163,8 +163,8 @@ class ThreadPeer:
     """A faulty peer in a thread of this process; use as a context manager. Leaving the
     block waits for the connection to end (the client closing it, in most modes)."""
 
-    def __init__(self, mode: str, *, interval: float, ends_within: float = ENDS_WITHIN) -> None:
-        self.mode, self.interval, self.ends_within = mode, interval, ends_within
+    def __init__(self, mode: str, *, interval: float, frames: int = 1, ends_within: float = ENDS_WITHIN) -> None:
+        self.mode, self.interval, self.frames, self.ends_within = mode, interval, frames, ends_within
         self.ended = STILL_OPEN
         self.port = 0
 
@@ -192,7 +192,11 @@ class ThreadPeer:
             _Link(self._listener, self._stop).readable()
             sock, _ = self._listener.accept()
             with sock:
-                self.ended = MODES[self.mode](_Link(sock, self._stop), self.interval)
+                link = _Link(sock, self._stop)
+                first = link.read_frame()
+                for _ in range(self.frames - 1):
+                    link.read_frame()
+                self.ended = MODES[self.mode](link, first, self.interval)
         except _Stopped:
             pass
         except ConnectionError as error:
@@ -201,23 +205,28 @@ class ThreadPeer:
 
 class KilledPeer:
     """The ``killed`` peer: ``python -m triptych.faultpeer``, killed with SIGKILL from a
-    thread of this process once the client's first bytes wait unread in its socket.
+    thread of this process once ``size`` bytes of the client's (the frames of its window)
+    wait unread in its socket.
 
     The kernel closes a killed process's sockets itself, and how depends on what they
     hold, not on timing: a socket with bytes its process never read is closed with an RST
     (RFC 2525 §2.17; Linux ``tcp_close``), one with none with a FIN. The peer reads nothing
-    and is killed only once the client's bytes are in its socket, so the close is always
+    and is killed only once the client's frames are in its socket, so the close is always
     an RST, whatever else arrives after. (Killed after reading them all, it would close
     with a FIN; killed while they are still in flight, with either: the kernel's race.)
     """
 
-    def __init__(self) -> None:
+    def __init__(self, size: int) -> None:
+        self.size = size
         self.ended = STILL_OPEN
         self.port = 0
 
     def __enter__(self) -> KilledPeer:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "triptych.faultpeer"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+            [sys.executable, "-m", "triptych.faultpeer", str(self.size)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
         )
         assert self.process.stdout is not None
         self.port = int(self.process.stdout.readline().removeprefix("listening on "))
@@ -243,20 +252,26 @@ class KilledPeer:
         self.process.wait()
 
 
-def faulty_peer(mode: str, *, interval: float) -> ThreadPeer | KilledPeer:
-    """The peer for ``mode`` (one of :data:`MODES`, or ``"killed"``)."""
-    return KilledPeer() if mode == KILLED else ThreadPeer(mode, interval=interval)
+def faulty_peer(mode: str, *, interval: float, frames: Sequence[bytes]) -> ThreadPeer | KilledPeer:
+    """The peer for ``mode`` (one of :data:`MODES`, or ``"killed"``), ``frames`` being the
+    frames the client sends before it waits for an echo."""
+    if mode == KILLED:
+        return KilledPeer(sum(len(frame) for frame in frames))
+    return ThreadPeer(mode, interval=interval, frames=len(frames))
 
 
-def main() -> None:
-    """The ``killed`` peer's process: listen, print the port, accept one connection, wait
-    until the client's bytes are in its socket, print :data:`READY`, and wait to be killed
-    (or, if nobody kills it, for its input to end)."""
+def main(argv: Sequence[str] | None = None) -> None:
+    """The ``killed`` peer's process (``python -m triptych.faultpeer SIZE``): listen, print the
+    port, accept one connection, wait until SIZE bytes of the client's are in its socket,
+    print :data:`READY`, and wait to be killed (or, if nobody kills it, for its input to end)."""
+    size = int((sys.argv[1:] if argv is None else argv)[0])
     with socket.create_server((HOST, 0)) as listener:
         print(f"listening on {listener.getsockname()[1]}", flush=True)
         if _ready_before_input_ends(listener):
             sock, _ = listener.accept()
             with sock:
+                # Readable only once SIZE bytes are queued (or the stream ended): nothing is read.
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, size)
                 if _ready_before_input_ends(sock):
                     print(READY, flush=True)
                     sys.stdin.read()

@@ -52,7 +52,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from shared.fanout import FanoutError, FetchResult
-from shared.streams import StreamError
+from shared.streams import StreamError, frame
 from triptych.faultpeer import CLIENT_CLOSED, KILLED, PEER_RESET, faulty_peer
 from triptych.flavours import FLAVOURS, Flavour
 from triptych.server import LoopbackServer
@@ -207,6 +207,8 @@ class Call:
     name: str
     workload: str
     invoke: Callable[[Any, Any, float], Awaitable[str]] = field(repr=False)
+    window: int = 1
+    """Streams: the messages the client sends before it waits for an echo."""
 
     def expected(self, fault: Fault) -> str:
         if isinstance(fault, StreamsFault):
@@ -216,12 +218,14 @@ class Call:
         return " ".join(fault.kinds)
 
 
+STREAMS_CALLS = (("echo", 1), ("echo window=2", 2))
+"""The streams calls: a name and the ``window``."""
+
 CALLS: tuple[Call, ...] = (
     Call("fetch_all", "fanout", _fetch_all),
     Call("fetch_as_completed", "fanout", _fetch_as_completed),
     Call("fetch_all fail_fast", "fanout", _fail_fast),
-    Call("echo", "streams", functools.partial(_echo, window=1)),
-    Call("echo window=2", "streams", functools.partial(_echo, window=2)),
+    *(Call(name, "streams", functools.partial(_echo, window=window), window) for name, window in STREAMS_CALLS),
 )
 
 
@@ -287,19 +291,20 @@ def run_cell(
         return Cell(outcome, await flavour.current_time() - started)
 
     if isinstance(fault, StreamsFault):
-        return _with_peer(fault, refused, functools.partial(runner, measured))
+        return _with_peer(fault, call.window, refused, functools.partial(runner, measured))
     if not fault.kill_server:
         return runner(measured, _urls(fault, server_url, refused))  # type: ignore[no-any-return]
     with LoopbackServer() as doomed, _kill_when(doomed, served=fault.kinds.count("ok"), in_flight=LIMIT):
         return runner(measured, _urls(fault, doomed.url, refused))  # type: ignore[no-any-return]
 
 
-def _with_peer(fault: StreamsFault, refused: int, run: Callable[[int], Cell]) -> Cell:
+def _with_peer(fault: StreamsFault, window: int, refused: int, run: Callable[[int], Cell]) -> Cell:
     """Run a streams cell against its faulty peer; add what the peer saw to the outcome when
     that is not the end the fault expects."""
     if fault.peer is None:
         return run(refused)
-    with faulty_peer(fault.peer, interval=TRICKLE_INTERVAL) as peer:
+    frames = [frame(message) for message in MESSAGES[:window]]
+    with faulty_peer(fault.peer, interval=TRICKLE_INTERVAL, frames=frames) as peer:
         cell = run(peer.port)
     if peer.ended != fault.peer_end:
         return Cell(f"{cell.outcome}; the peer: {peer.ended}", cell.seconds)
