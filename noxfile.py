@@ -26,6 +26,7 @@ from packaging.requirements import Requirement
 ROOT = Path(__file__).parent
 sys.path.insert(0, str(ROOT))
 from triptych.benchmarks import BENCHMARKS  # noqa: E402  (stdlib only, no install needed)
+from triptych.checkout import commit  # noqa: E402
 from triptych.flavours import ALL_FLAVOURS, FLAVOUR_NAMES  # noqa: E402
 
 PYTHONS = ["3.11", "3.12", "3.13"]
@@ -142,7 +143,7 @@ def stress(session: nox.Session) -> None:
                     "started": started,
                     "finished": _utc_now(),
                     "seconds": round(time.monotonic() - clock, 1),
-                    "commit": _git_commit(),
+                    "commit": commit(),
                     "busy_cores": len(busy),
                     "command": command,
                 },
@@ -160,12 +161,6 @@ def stress(session: nox.Session) -> None:
 
 def _utc_now() -> str:
     return f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ}"
-
-
-def _git_commit() -> str:
-    """The checkout's commit, short, or why there is none."""
-    done = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
-    return done.stdout.strip() if done.returncode == 0 else "unknown (not a git checkout)"
 
 
 def _failed_tests(junit_xml: Path) -> list[str]:

@@ -23,7 +23,7 @@ import hypothesis
 import pytest
 from hypothesis.statistics import collector
 
-from triptych.trust import commit
+from triptych.checkout import commit
 
 PHASES = ("reuse", "generate")
 """The phases whose examples are scenarios run; shrinking replays variants of a failing one."""

@@ -45,6 +45,7 @@ import shared
 from shared.divergences import ENTRIES
 from triptych import mirror, results, stats
 from triptych.benchmarks import BENCHMARKS
+from triptych.checkout import commit
 from triptych.divergences import observe
 from triptych.faults import FaultRow
 from triptych.flavours import FLAVOUR_NAMES
@@ -53,7 +54,7 @@ from triptych.parity import IMPL_PACKAGES
 from triptych.report import FANOUT_LAYERS, standard_rows
 from triptych.results import Row
 from triptych.stats import Ratio
-from triptych.trust import FaultsFile, Trust, commit, proofs
+from triptych.trust import FaultsFile, Trust, proofs
 
 __all__ = [
     "Catalogue",

@@ -16,7 +16,6 @@ A file that is missing is a figure the page does not show: it names the command 
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -24,8 +23,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-import shared
 from triptych import server
+from triptych.checkout import commit
 from triptych.faults import CALLS, Cell, FaultRow, calls_of, faults_of, matrix
 from triptych.results import TRUST_FILES
 from triptych.worker import environment
@@ -37,7 +36,6 @@ __all__ = [
     "FuzzTest",
     "StressFile",
     "Trust",
-    "commit",
     "proofs",
     "read_trust",
     "save_faults",
@@ -51,20 +49,6 @@ COMMANDS = {
     FUZZ_FILE: "nox -s fuzz",
 }
 """The command that writes each file into ``results/``."""
-
-
-def commit() -> str:
-    """The checkout's commit, short, or why there is none."""
-    try:
-        done = subprocess.run(
-            ["git", "-C", str(Path(shared.__file__).parent.parent), "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown (not a git checkout)"
-    return done.stdout.strip()
 
 
 def _now() -> str:
