@@ -76,7 +76,17 @@ def tests(session: nox.Session) -> None:
     In pytest-xdist workers, two per core (`-- -n 0` runs it in one process, as `stress` does).
     """
     session.install("-c", LOCK, "-e", ".[test,bench]")
+    _share_bytecode(session)
     session.run("pytest", "-n", WORKERS, *session.posargs)
+
+
+def _share_bytecode(session: nox.Session) -> None:
+    """Let the suite's processes (xdist workers, benchmark workers, fault peers) share compiled
+    bytecode, kept in the session's virtualenv, even where PYTHONDONTWRITEBYTECODE is set: without
+    it each process compiles every module it imports, pytest's rewritten tests among them (on 2
+    cores a worker's collection took 5.5 s instead of 1.9 s, and the suite 67 s instead of 53 s)."""
+    session.env["PYTHONDONTWRITEBYTECODE"] = ""  # Python reads an empty value as unset
+    session.env["PYTHONPYCACHEPREFIX"] = str(Path(session.virtualenv.location) / "bytecode")
 
 
 @nox.session(name="tests-newest", python=PYTHONS, default=False)
@@ -85,6 +95,7 @@ def tests_newest(session: nox.Session) -> None:
     session.install("--upgrade", "-e", ".[test,bench]")
     installed = session.run("python", "-m", "triptych.locked", LOCK, silent=True)
     session.log(str(installed).strip())
+    _share_bytecode(session)
     session.run("pytest", "-n", WORKERS, *session.posargs)
 
 
@@ -111,6 +122,7 @@ def stress(session: nox.Session) -> None:
     parser.add_argument("--out", default="results", help="folder for stress.json (default results/)")
     options, pytest_args = parser.parse_known_args(session.posargs)
     session.install("-c", LOCK, "-e", ".[test,bench]")
+    _share_bytecode(session)
     python = str(session.run("python", "-c", "import platform; print(platform.python_version())", silent=True))
     # One busy loop per core but the one the suite runs on.
     busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range((os.cpu_count() or 2) - 1)]
