@@ -13,6 +13,7 @@ import math
 import platform
 import re
 import statistics
+from collections import Counter
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -46,6 +47,7 @@ from triptych.site import (
     build_page,
     code_sections,
     figure,
+    guide_text,
     intended_differences,
     ratio,
     read_catalogue,
@@ -64,30 +66,41 @@ class _Page(HTMLParser):
         super().__init__()
         self.attributes: list[tuple[str, dict[str, str | None]]] = []
         self.ids: set[str] = set()
-        self.text_by_id: dict[str, str] = {}
         self._open: list[tuple[str, str | None]] = []
+        self._open_tags: Counter[str] = Counter()
+        self._open_ids: list[str] = []
+        self._parts: dict[str, list[str]] = {}
         self.feed(html)
+        self.close()
+        self.text_by_id = {element_id: "".join(parts) for element_id, parts in self._parts.items()}
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         found = dict(attrs)
         self.attributes.append((tag, found))
-        if found.get("id"):
-            self.ids.add(str(found["id"]))
-            self.text_by_id[str(found["id"])] = ""
+        element_id = found.get("id")
+        if element_id:
+            self.ids.add(element_id)
+            self._parts[element_id] = []
         if tag not in {"meta", "br", "link", "img", "input", "rect", "line", "circle", "polyline"}:
-            self._open.append((tag, found.get("id")))
+            self._open.append((tag, element_id))
+            self._open_tags[tag] += 1
+            if element_id:
+                self._open_ids.append(element_id)
 
     def handle_endtag(self, tag: str) -> None:
-        if tag not in (open_tag for open_tag, _ in self._open):  # e.g. </rect>, whose start was not kept
+        if not self._open_tags[tag]:  # e.g. </rect>, whose start was not kept
             return
         while self._open:
-            if self._open.pop()[0] == tag:
+            open_tag, element_id = self._open.pop()
+            self._open_tags[open_tag] -= 1
+            if element_id:
+                self._open_ids.pop()
+            if open_tag == tag:
                 break
 
     def handle_data(self, data: str) -> None:
-        for _, element_id in self._open:
-            if element_id:
-                self.text_by_id[element_id] += data
+        for element_id in self._open_ids:
+            self._parts[element_id].append(data)
 
 
 def _page(tmp_path: Path, factors: dict[str, float] | None = None, **kwargs: object) -> tuple[str, _Page]:
@@ -96,12 +109,25 @@ def _page(tmp_path: Path, factors: dict[str, float] | None = None, **kwargs: obj
     return html, _Page(html)
 
 
+@pytest.fixture(scope="module")
+def typical(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, _Page]:
+    """The page of the typical result set, built once: the tests that read it change nothing."""
+    return _page(tmp_path_factory.mktemp("typical"))
+
+
 def _guide(parsed: _Page) -> str:
     return " ".join(parsed.text_by_id["guide"].split())
 
 
-def test_every_section_is_present(tmp_path: Path) -> None:
-    _, page = _page(tmp_path)
+def _guide_of(folder: Path, factors: dict[str, float], **kwargs: object) -> str:
+    """The guide's sentences for a result set, as the terminal prints them: the page's own, without
+    building the page (the tests of the page itself read its guide)."""
+    write_results(folder, factors, **kwargs)  # type: ignore[arg-type]
+    return " ".join(" ".join(guide_text(read_results([folder]), read_catalogue(catalogue()))).split())
+
+
+def test_every_section_is_present(typical: tuple[str, _Page]) -> None:
+    _, page = typical
     assert set(SECTIONS) <= page.ids
     assert {f"w-{module}" for module in shared.MIRRORED} <= page.ids
     assert {"D01", "D02", "D03"} <= page.ids
@@ -110,8 +136,8 @@ def test_every_section_is_present(tmp_path: Path) -> None:
     assert "Pass every item of items through a bounded buffer to handler" in pipeline
 
 
-def test_the_page_loads_nothing_and_links_out_only_to_cited_sources(tmp_path: Path) -> None:
-    html, page = _page(tmp_path)
+def test_the_page_loads_nothing_and_links_out_only_to_cited_sources(typical: tuple[str, _Page]) -> None:
+    html, page = typical
     cited = {url for entry in catalogue()["entries"] for url in entry["sources"]}
     cited.add(HTTPCORE_BACKENDS)
     assert not [attrs for _, attrs in page.attributes if "src" in attrs], "nothing may be loaded from anywhere"
@@ -147,27 +173,26 @@ def test_the_numbers_are_the_results(tmp_path: Path) -> None:
 
 
 def test_the_guide_follows_the_numbers(tmp_path: Path) -> None:
-    slower = _guide(_page(tmp_path / "a", {**TYPICAL, "trio": 1.5})[1])
-    faster = _guide(_page(tmp_path / "b", {**TYPICAL, "trio": 0.5})[1])
+    slower = _guide_of(tmp_path / "a", {**TYPICAL, "trio": 1.5})
+    faster = _guide_of(tmp_path / "b", {**TYPICAL, "trio": 0.5})
     assert "For spawning a task, trio takes 1.50x as long as asyncio (slower)" in slower
     assert "For spawning a task, trio takes 0.500x as long as asyncio (faster)" in faster
     assert slower != faster
     assert "asyncio+uvloop against asyncio: faster in" in slower
-    uvloop_slower = _guide(_page(tmp_path / "c", {**TYPICAL, "asyncio+uvloop": 1.3})[1])
+    uvloop_slower = _guide_of(tmp_path / "c", {**TYPICAL, "asyncio+uvloop": 1.3})
     assert "asyncio+uvloop against asyncio: slower in" in uvloop_slower
 
 
 def test_a_difference_within_the_noise_is_said_to_be(tmp_path: Path) -> None:
-    _html, page = _page(tmp_path, {**TYPICAL, "trio": 1.02}, wobble={("spawn_join", "trio"): NOISY})
-    guide = _guide(page)
+    guide = _guide_of(tmp_path, {**TYPICAL, "trio": 1.02}, wobble={("spawn_join", "trio"): NOISY})
     assert "For spawning a task, trio takes about the same as asyncio (" in guide
     assert "within noise)" in guide
-    steady = _guide(_page(tmp_path / "steady", {**TYPICAL, "trio": 1.02})[1])
+    steady = _guide_of(tmp_path / "steady", {**TYPICAL, "trio": 1.02})
     assert "trio takes 1.02x as long as asyncio (slower)" in steady
 
 
 def test_the_fanout_answer_names_the_client_and_the_io_layer(tmp_path: Path) -> None:
-    guide = _guide(_page(tmp_path, {**TYPICAL, "trio": 0.6, "anyio-trio": 0.65})[1])
+    guide = _guide_of(tmp_path, {**TYPICAL, "trio": 0.6, "anyio-trio": 0.65})
     assert "trio is the fastest flavour" in guide
     # The fixture's aiohttp takes AIOHTTP x the loop's own factor: on uvloop 0.7, so
     # 0.25 x 0.7 / 0.6 of trio's time.
@@ -179,15 +204,15 @@ def test_the_fanout_answer_names_the_client_and_the_io_layer(tmp_path: Path) -> 
     assert "httpcore's AnyIO network backend, on Trio over httpcore's Trio backend" in guide
 
 
-def test_behaviour_changes_come_from_the_catalogue(tmp_path: Path) -> None:
-    guide = _guide(_page(tmp_path)[1])
+def test_behaviour_changes_come_from_the_catalogue(typical: tuple[str, _Page]) -> None:
+    guide = _guide(typical[1])
     # D02 differs on every non-asyncio library; D03 differs on anyio-asyncio, and is n/a on Trio.
     assert "From asyncio to anyio-asyncio: 2 of 3 catalogued behaviours differ (D02, D03)." in guide
     assert "From asyncio to trio: 1 of 3 catalogued behaviours differ (D02)." in guide
 
 
-def test_the_catalogue_shows_outcomes_probes_and_sources(tmp_path: Path) -> None:
-    html, page = _page(tmp_path)
+def test_the_catalogue_shows_outcomes_probes_and_sources(typical: tuple[str, _Page]) -> None:
+    html, page = typical
     d03 = " ".join(page.text_by_id["D03"].split())
     assert "trio: not applicable (Trio has no such API)" in d03
     assert "anyio-asyncio: false" in d03
@@ -210,8 +235,9 @@ def test_a_page_without_results_says_how_to_add_them(tmp_path: Path, capsys: pyt
 
 
 def test_the_report_command_writes_the_page_and_prints_the_guide(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr("triptych.site.observe", catalogue)  # observed live in the test just above
     write_results(tmp_path / "results", TYPICAL)
     assert main(["report", str(tmp_path / "results"), "--html", str(tmp_path / "out.html")]) == 0
     assert "fixture-py3.11.7" in (tmp_path / "out.html").read_text()
@@ -243,7 +269,7 @@ def test_several_result_sets_side_by_side_and_the_anyio_version(tmp_path: Path) 
 
 def test_a_flavour_without_results_is_named(tmp_path: Path) -> None:
     factors = {name: factor for name, factor in TYPICAL.items() if name != "anyio-uvloop"}
-    guide = _guide(_page(tmp_path, factors)[1])
+    guide = _guide(_page(tmp_path, factors)[1])  # the page says it, not a sentence of the guide
     assert "No results for anyio-uvloop in this set" in guide
 
 
@@ -337,8 +363,8 @@ def test_ratios_to_asyncio_are_the_ones_the_results_carry(tmp_path: Path) -> Non
     assert ratio(carried, uvloop).value == pytest.approx(1.5 / 0.7)
 
 
-def test_every_workload_shows_its_own_benchmarks(tmp_path: Path) -> None:
-    _, page = _page(tmp_path)
+def test_every_workload_shows_its_own_benchmarks(typical: tuple[str, _Page]) -> None:
+    _, page = typical
     offload = " ".join(page.text_by_id["w-offload"].split())
     assert "Calls in worker threads that return at once, 1 at a time (n=1,000)" in offload
     assert "Calls in worker threads that return at once, 8 at a time (n=1,000)" in offload
@@ -460,7 +486,10 @@ def test_the_noise_figures_are_the_runs(tmp_path: Path) -> None:
     )
 
 
-def test_the_report_command_reads_the_trust_files_beside_the_results(tmp_path: Path) -> None:
+def test_the_report_command_reads_the_trust_files_beside_the_results(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("triptych.site.observe", catalogue)  # observed live in the site command's test
     write_results(tmp_path / "results", TYPICAL)
     write_faults(tmp_path / "results")
     write_stress(tmp_path / "results", {})

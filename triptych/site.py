@@ -866,9 +866,10 @@ def _functions(package: str) -> dict[str, str]:
     found: dict[str, str] = {}
     for path in sorted((ROOT / package).glob("*.py")):
         source = path.read_text()
+        lines = source.splitlines()  # once: ast.get_source_segment splits the whole file per call
         for node in ast.parse(source).body:
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-                found.setdefault(node.name, ast.get_source_segment(source, node) or "")
+                found.setdefault(node.name, "\n".join(lines[node.lineno - 1 : node.end_lineno]))
     return found
 
 
