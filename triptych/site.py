@@ -889,7 +889,9 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]+", "-", text).strip("-")
 
 
+@functools.cache
 def _environment() -> jinja2.Environment:
+    """One per process, so that the template is compiled once."""
     environment = jinja2.Environment(
         loader=jinja2.PackageLoader("triptych", "templates"),
         autoescape=True,
