@@ -15,6 +15,7 @@ import pyperf
 import pytest
 from rich.console import Console
 
+from tests.site_fixtures import catalogue
 from triptych.agreement import agreement
 from triptych.benchmarks import BENCHMARKS, PROFILES, Benchmark, Kind, Profile
 from triptych.cli import main
@@ -274,8 +275,9 @@ def test_the_plots_are_png_files_per_context(tmp_path: Path) -> None:
 
 
 def test_bench_exits_non_zero_with_a_line_saying_what_failed(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr("triptych.site.observe", catalogue)  # the page's catalogue: tests/test_site.py observes it live
     code = main(["bench", "--python", "trio=/bin/false", "--out", str(tmp_path)])
 
     assert code == 1
