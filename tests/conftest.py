@@ -8,6 +8,7 @@ on its own loop. No async pytest plugin claims any test, so none can hijack anot
 from __future__ import annotations
 
 import logging
+import signal
 import socket
 import threading
 from collections.abc import Iterator
@@ -34,6 +35,13 @@ from triptych.server import LoopbackServer
 settings.register_profile("quick", max_examples=5, derandomize=True, deadline=None, print_blob=True)
 settings.register_profile("fuzz", max_examples=200, deadline=None, print_blob=True)
 settings.load_profile("quick")
+
+# Tests send Ctrl-C (the divergence catalogue's probes, the interrupted comparison). A shell
+# starts a background job (`nox -s tests &`) with SIGINT ignored, and Python then leaves it
+# ignored: Trio, asyncio and the runner never see it, and those tests fail on a probe's
+# timeout. Take it back, here and, by inheritance, in every process the suite starts.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(params=FLAVOURS, ids=[flavour.name for flavour in FLAVOURS])
