@@ -39,6 +39,11 @@ def _wait_for(condition: Callable[[], bool], process: subprocess.Popen[str], wha
         time.sleep(0.05)  # polling a condition, not waiting a fixed time
 
 
+def _results(folder: Path) -> list[Path]:
+    """The results files in ``folder``, not the temporary ones a file is written through."""
+    return [path for path in folder.rglob("*.json") if not path.name.startswith(".")]
+
+
 def _group_is_gone(group: int) -> bool:
     try:
         os.killpg(group, 0)
@@ -68,8 +73,8 @@ def test_an_interrupted_run_keeps_every_value_and_leaves_nothing_running(
         command, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
     try:
-        _wait_for(lambda: len(list((tmp_path / "out").rglob("*.json"))) == 2, process, "first round on disk")
-        first_round = {path: pyperf.BenchmarkSuite.load(str(path)) for path in (tmp_path / "out").rglob("*.json")}
+        _wait_for(lambda: len(_results(tmp_path / "out")) == 2, process, "first round on disk")
+        first_round = {path: pyperf.BenchmarkSuite.load(str(path)) for path in _results(tmp_path / "out")}
         if to_group:
             os.killpg(process.pid, signum)
         else:
@@ -79,6 +84,8 @@ def test_an_interrupted_run_keeps_every_value_and_leaves_nothing_running(
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+        assert process.stdout is not None
+        process.stdout.close()
 
     assert process.returncode == 130, output
     assert "interrupted" in output
