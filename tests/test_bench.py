@@ -20,7 +20,6 @@ from triptych.agreement import agreement
 from triptych.benchmarks import BENCHMARKS, PROFILES, Benchmark, Kind, Profile
 from triptych.cli import main
 from triptych.flavours import FLAVOURS, Flavour
-from triptych.plots import write_plots
 from triptych.report import report
 from triptych.results import Row, load
 from triptych.runner import run_benchmarks
@@ -260,6 +259,8 @@ def test_agreement_judges_by_intervals_and_says_how_far_apart_two_runs_put_each_
 
 
 def test_the_plots_are_png_files_per_context(tmp_path: Path) -> None:
+    from triptych.plots import write_plots  # matplotlib: here, not in every worker's collection
+
     rows = [
         replace(_row(flavour, "spawn_join", micro, "primitive"), n=n)
         for flavour, micro in (("asyncio", 4.0), ("trio", 6.0))
