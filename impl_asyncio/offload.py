@@ -1,13 +1,14 @@
-"""Blocking calls in worker threads in raw asyncio: an executor of ``limit`` threads, waited for after a cancel.
+"""Blocking calls in worker threads in raw asyncio: an executor under a Semaphore, waited for after a cancel.
 
 Contract and docstrings: :class:`shared.offload.Offload`.
 
 Why not ``asyncio.to_thread`` under a Semaphore: ``to_thread`` runs on the loop's default
 executor, which has ``min(32, os.cpu_count() + 4)`` threads (6 on a 2-core machine), so a
-``Semaphore(limit)`` above it cannot run more than that at once whatever ``limit`` says. An
-executor of ``limit`` threads is both the pool and the bound, as ``CapacityLimiter(limit)`` is
-in Trio and AnyIO, and the calls go to it the way ``to_thread`` sends them to the default
-one: ``run_in_executor`` of ``contextvars.copy_context().run``.
+``Semaphore(limit)`` above it cannot run more than that at once whatever ``limit`` says. Here
+an executor of ``limit`` threads is the pool and a ``Semaphore(limit)`` in the loop the bound,
+as ``CapacityLimiter(limit)`` is in Trio and AnyIO, and the calls go to the executor the way
+``to_thread`` sends them to the default one: ``run_in_executor`` of
+``contextvars.copy_context().run``.
 """
 
 from __future__ import annotations
@@ -82,6 +83,7 @@ def _reporter(
 
 
 async def _call(
+    limiter: asyncio.Semaphore,
     executor: ThreadPoolExecutor,
     func: Callable[..., Any],
     index: int,
@@ -95,10 +97,11 @@ async def _call(
     loop = asyncio.get_running_loop()
     args = (item,) if on_progress is None else (item, _reporter(loop, stopping, on_progress, item))
     try:
-        # Waits for the thread through a cancel unless abandon_on_cancel (see _outcome), and
-        # copies the context for the call, as asyncio.to_thread does.
-        future = executor.submit(contextvars.copy_context().run, func, *args)
-        results[index] = await _outcome(future, stopping, abandon_on_cancel)
+        async with limiter:
+            # Waits for the thread through a cancel unless abandon_on_cancel (see _outcome), and
+            # copies the context for the call, as asyncio.to_thread does.
+            future = executor.submit(contextvars.copy_context().run, func, *args)
+            results[index] = await _outcome(future, stopping, abandon_on_cancel)
     except Exception as exc:
         raise OffloadError(index, item, exc) from exc
 
@@ -110,13 +113,16 @@ async def _run_all(
     func: Callable[..., R], items: list[Any], limit: int, on_progress: OnProgress | None, abandon_on_cancel: bool
 ) -> list[R]:
     results: list[Any] = [None] * len(items)
-    # A thread per call, `limit` at a time: the items beyond wait in the executor's queue, not
-    # in a thread. Its threads start on demand, so no item starts none.
+    # A thread per call, `limit` at a time: the items beyond wait for a token, not a thread.
+    # In the loop, not in the executor's queue, where a thread freed while the loop is busy
+    # would take the next item before a failure or a cancel could drop it.
+    limiter = asyncio.Semaphore(limit)
+    # Its threads start on demand, so no item starts none.
     executor = ThreadPoolExecutor(max_workers=limit, thread_name_prefix="offload")
     try:
         async with asyncio.TaskGroup() as calls:
             for index, item in enumerate(items):
-                calls.create_task(_call(executor, func, index, item, on_progress, abandon_on_cancel, results))
+                calls.create_task(_call(limiter, executor, func, index, item, on_progress, abandon_on_cancel, results))
     except BaseExceptionGroup as group:
         raise one_error(group, failure=OffloadError)
     finally:

@@ -90,12 +90,14 @@ class Offload(Protocol):
           the calls still running in threads are waited for (a thread cannot be interrupted),
           and the call raises :class:`OffloadError` naming the item, with the function's
           exception itself as ``__cause__``. If several calls fail, the error names one of them.
-          The thread (asyncio) or the token (Trio, AnyIO) the failed call frees may pass to the
-          next waiting item before the failure reaches the event loop: that one call then
-          starts, and is waited for like the others.
+          The token the failed call frees may pass to the next waiting item before the failure
+          reaches the call's task group: that one call then starts, and is waited for like
+          the others.
         - [offload.cancel] Cancelling the call drops the waiting items, waits for the calls
           running in threads, and propagates as cancellation: when it is over, none of
-          ``func``'s calls is still running. With ``abandon_on_cancel=True`` the call does not
+          ``func``'s calls is still running. An item waits for its turn in the event loop, so
+          a thread freed while the loop is busy takes no item that a cancel sent before the
+          loop saw the thread free drops. With ``abandon_on_cancel=True`` the call does not
           wait: the running calls are left to finish in their threads, and their results are
           dropped. This holds for a failure's cancelling of the other calls too.
         - [offload.empty] An empty ``items`` returns ``[]`` and starts no thread.

@@ -1,4 +1,4 @@
-"""Helpers the behaviour suite shares: the ``run`` fixture and the thread leak check.
+"""Helpers the behaviour suite shares: the ``run`` fixture, durations on the loop's clock and the thread leak check.
 
 Test modules import these from here, never from ``conftest`` (pytest's fixtures file).
 """
@@ -10,9 +10,11 @@ import threading
 from collections.abc import Awaitable, Callable
 from typing import Any, ParamSpec, TypeVar
 
+import pytest
+
 from triptych.flavours import Flavour
 
-__all__ = ["IDLE_TRIO_THREAD", "THREAD_EXIT", "TIMEOUT", "Run", "threads_left"]
+__all__ = ["EARLY", "IDLE_TRIO_THREAD", "THREAD_EXIT", "TIMEOUT", "Run", "assert_durations", "threads_left"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -61,6 +63,24 @@ class Run:
                     raise AssertionError(f"{leftover} task(s) still alive after the call returned")
 
         return flavour.run(checked, virtual_clock=virtual_clock, timeout=self.timeout, debug=True)
+
+
+EARLY = 0.01
+"""Seconds a real timer may fire before the time it was set for: uvloop's round to the millisecond."""
+
+
+def assert_durations(flavour: Flavour, measured: list[float], requested: list[float]) -> None:
+    """Durations measured on the loop's clock: exactly the requested ones on a virtual clock.
+
+    On uvloop's real clock a timer may fire a little early, never by more than ``EARLY``, and
+    late by as much as a busy machine holds the loop up (a tenth of a second and more on a
+    shared host): so there only the lower bound is asserted. The same code runs on a
+    virtual clock in its sibling flavour (asyncio, anyio-asyncio), where the exact value is.
+    """
+    if flavour.has_virtual_clock:
+        assert measured == pytest.approx(requested, abs=1e-9)
+    else:
+        assert all(m >= r - EARLY for m, r in zip(measured, requested, strict=True)), (measured, requested)
 
 
 IDLE_TRIO_THREAD = re.compile(r"Trio thread \d+")

@@ -192,8 +192,12 @@ def test_a_failing_call_raises_one_shared_error_with_its_exception_as_cause(
                 last = len(calls.started) == limit
             if last:
                 # Every other call is in a thread now: fail, and they must be waited for.
+                calls.event("failing", item)
                 failure["item"], failure["error"] = item, Boom("no good")
                 raise failure["error"]
+            # The others end after the failure, so it reaches the loop first however busy the
+            # loop is, and a moment later still unless the offload call returned at once.
+            calls.wait_for(lambda: any(what == "failing" for what, _ in calls.log), "the failing call")
             calls.call_returned.wait(GRACE)
             return item
         finally:
@@ -208,8 +212,8 @@ def test_a_failing_call_raises_one_shared_error_with_its_exception_as_cause(
     assert (error.index, error.item) == (failure["item"], failure["item"])
     assert str(error) == f"offloaded call {failure['item']} on {failure['item']} failed: Boom: no good"
     calls.wait_for(lambda: len(calls.finished()) == len(calls.started), "every started call finished")
-    # The waiting items were dropped, but for at most one: the thread (asyncio) or token
-    # (Trio, AnyIO) the failed call freed may pass to the next before the failure reaches the loop.
+    # The waiting items were dropped, but for at most one: the token the failed call freed may
+    # pass to the next item before the failure reaches its task group.
     assert limit <= len(calls.started) <= limit + 1
     finished_first = sorted(calls.before_return("finished"))
     if abandon:
@@ -250,15 +254,24 @@ def test_a_cancel_drops_the_waiting_calls_and_waits_for_the_running_ones(
 
     def work(item: int) -> int:
         calls.event("started", item)
+        # The calls end after the cancel, so it reaches the loop first however busy the loop
+        # is, and a moment later still unless the offload call returned at once.
+        calls.wait_for(lambda: ("cancelling", None) in calls.log, "the cancel")
         calls.call_returned.wait(GRACE)
         calls.event("finished", item)
         return item
+
+    def every_thread_busy() -> bool:
+        if len(calls.started) < limit:
+            return False
+        calls.event("cancelling")
+        return True
 
     async def scenario() -> bool:
         cancelled: bool = await _in_loop(
             calls,
             lambda: flavour.cancelled_when(
-                lambda: len(calls.started) == limit,
+                every_thread_busy,
                 lambda: offload.run_in_threads(work, range(6), limit=limit, abandon_on_cancel=abandon),
             ),
         )
@@ -273,6 +286,37 @@ def test_a_cancel_drops_the_waiting_calls_and_waits_for_the_running_ones(
         assert calls.before_return("finished") == []
     else:
         assert sorted(calls.before_return("finished")) == sorted(calls.started)
+
+
+@pytest.mark.clause("offload.cancel")
+def test_a_thread_freed_while_the_loop_is_busy_takes_no_item_that_a_cancel_drops(
+    flavour: Flavour, offload: Offload, run: Run
+) -> None:
+    calls = Calls()
+
+    def work(item: int) -> int:
+        calls.event("started", item)
+        calls.wait_for(lambda: ("loop busy", None) in calls.log, "the loop busy")
+        calls.event("finished", item)
+        return item
+
+    def busy_then_cancel() -> bool:
+        if not calls.started:
+            return False
+        # The loop is busy (blocked, here) while the first call ends; its thread is free but
+        # the loop has not seen it. A queue outside the loop would hand that thread the next
+        # item now: give it the time to.
+        calls.event("loop busy")
+        calls.wait_for(lambda: calls.finished() == calls.started, "the first call finished")
+        with calls.lock:
+            calls.lock.wait_for(lambda: len(calls.started) > 1, GRACE)
+        return True
+
+    async def scenario() -> bool:
+        return await flavour.cancelled_when(busy_then_cancel, lambda: offload.run_in_threads(work, range(3), limit=1))
+
+    assert run(scenario) is True
+    assert len(calls.started) == 1
 
 
 # --- Reports back to the loop --------------------------------------------------------------

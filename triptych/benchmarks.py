@@ -447,8 +447,8 @@ _SERIES = (
             (1000, 100_000), (1000,)),
     _Series("locks", "workload", "transfer", "Transfers under per-account locks, {accounts} accounts", _locks,
             (1000, 100_000), (1000,), {"accounts": 10}),
-    # limit 1 is the sequential round trip on Trio and AnyIO; asyncio's one executor thread
-    # takes the next queued call without going back to the loop, so there it is pipelined.
+    # limit 1 is the sequential round trip: each call waits in the loop for the token the
+    # one before it hands back.
     _Series("offload", "workload", "call", "Calls in worker threads that return at once, {limit} at a time",
             _offload, (2000,), (1000,), {"limit": 1}),
     _Series("offload-parallel", "workload", "call",
