@@ -6,10 +6,10 @@ Contract and docstrings: :class:`shared.cancellation.Cancellation`.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Iterator
+from collections.abc import Coroutine, Iterable, Iterator
 from contextlib import suppress
+from typing import Any
 
-from impl_asyncio._shield import shielded  # asyncio has no shielded cancel scope
 from shared.cancellation import (
     AllJobsFailed,
     Job,
@@ -27,6 +27,35 @@ from shared.cancellation import (
 from shared.errors import one_error, surfaces_caller_errors
 
 __all__ = ["run_all_or_nothing", "race_first", "serve"]
+
+
+# --- Only in asyncio: the stand-in for a shielded cancel scope, used by timeouts too ------------
+
+
+async def shielded(cleanup: Coroutine[Any, Any, None]) -> None:
+    """Run ``cleanup`` to its end even if this task is cancelled meanwhile; then let the cancel through.
+
+    Trio and AnyIO write ``with CancelScope(shield=True): await cleanup()``; ``cancellation``
+    and ``timeouts`` call ``shielded`` at the same place (so it is outside ``__all__``, not
+    private). ``asyncio.shield()`` alone is not a shielded scope: at the first cancel its
+    waiter gets CancelledError at once while the shielded work runs on, owned by nobody
+    (divergence D05), so the call could return, or the caller's cancel complete, with a
+    cleanup still running. Here the cleanup gets a task of its own, and this task waits for
+    it through every cancel and re-raises the first cancellation once the cleanup is done.
+    asyncio's cancellation is edge-triggered, so the waits after a CancelledError run on
+    unless someone cancels again. If the cleanup itself failed, its error goes out instead
+    of the cancel, as it does out of a shielded scope.
+    """
+    task = asyncio.create_task(cleanup)
+    cancelled: asyncio.CancelledError | None = None
+    while not task.done():
+        try:
+            await asyncio.wait([task])
+        except asyncio.CancelledError as exc:
+            cancelled = exc
+    if cancelled is not None and task.exception() is None:
+        raise cancelled
+    task.result()
 
 
 # --- One job -----------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import math
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import TypeVar
 
-from impl_asyncio._shield import shielded  # asyncio has no shielded cancel scope
+from impl_asyncio.cancellation import shielded  # asyncio has no shielded cancel scope
 from shared.errors import one_error, surfaces_caller_errors
 from shared.timeouts import (
     DeadlineExceeded,

@@ -16,7 +16,7 @@ sleep), then fails if it has an ``error``, and always ends with an async cleanup
 ``cleanup_seconds`` that must run to its end even when the job is cancelled. That is the
 point of this workload: trio and AnyIO finish such a cleanup inside a shielded cancel
 scope, and asyncio, which has no such scope, runs it in a task of its own
-(``impl_asyncio._shield.shielded``) and waits for that task through every cancel before
+(``shielded`` in ``impl_asyncio.cancellation``) and waits for that task through every cancel before
 it lets the cancellation through.
 
 What counts as "started"

@@ -90,7 +90,7 @@ def test_a_module_only_one_package_holds_is_reported(tmp_path: Path) -> None:
 
     assert list(parity._check_modules(tmp_path)) == [
         "impl_asyncio/_helpers.py: the other packages have no such module; a helper belongs in the module "
-        "using it, or is declared private with its reason in mirror.toml"
+        "using it (or, if several use it, in the one whose job it is)"
     ]
 
 

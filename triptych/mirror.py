@@ -10,12 +10,12 @@ data, for each pair of packages (``impl_trio`` and ``impl_asyncio``, each agains
 - ``difference``: the lines, in one module of one package, that differ for a reason that the
   rules cannot express, each group with its one-line ``reason``.
 
-After the rules, the two modules of every pair (every module both packages hold, but the
-package-private ones declared under ``private``) are aligned line by line (``difflib``),
-and every line outside the aligned ones must be listed as a difference of its module and
-package. Comments and docstrings count like code. The check fails on the first line that
-is neither mechanical nor listed, and also on a rule, a listed line or a private module
-that matches nothing, so the table cannot rot.
+After the rules, the two modules of every pair (every module both packages hold: that they
+hold the same ones is :mod:`triptych.parity`'s check) are aligned line by line
+(``difflib``), and every line outside the aligned ones must be listed as a difference of
+its module and package. Comments and docstrings count like code. The check fails on the
+first line that is neither mechanical nor listed, and also on a rule or a listed line that
+matches nothing, so the table cannot rot.
 
 Run ``python -m triptych.mirror``: it prints the first drift with file:line in both files
 and exits 1, or prints a summary and exits 0. :func:`intended_differences` gives the
@@ -39,7 +39,6 @@ __all__ = [
     "IntendedLine",
     "MirrorTable",
     "ModulePair",
-    "PrivateModule",
     "Rule",
     "check",
     "intended_differences",
@@ -48,7 +47,7 @@ __all__ = [
 ]
 
 DATA = Path(__file__).with_name("mirror.toml")
-"""The substitution rules, the intended differences and the private modules."""
+"""The substitution rules and the intended differences."""
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -71,15 +70,6 @@ class Difference:
 
 
 @dataclass(frozen=True)
-class PrivateModule:
-    """A module that only ``package`` holds, with the reason it needs one."""
-
-    package: str
-    module: str
-    reason: str
-
-
-@dataclass(frozen=True)
 class Pair:
     left: str
     right: str
@@ -92,7 +82,6 @@ class MirrorTable:
     """The whole of ``mirror.toml``."""
 
     pairs: tuple[Pair, ...]
-    private: tuple[PrivateModule, ...]
 
 
 @dataclass(frozen=True)
@@ -140,14 +129,12 @@ def load(path: Path = DATA) -> MirrorTable:
         )
         for pair in data["pair"]
     )
-    private = tuple(PrivateModule(**entry) for entry in data.get("private", []))
-    return MirrorTable(pairs, private)
+    return MirrorTable(pairs)
 
 
-def _modules(root: Path, pair: Pair, private: tuple[PrivateModule, ...]) -> list[str]:
-    own = {(entry.package, entry.module) for entry in private}
+def _modules(root: Path, pair: Pair) -> list[str]:
     held = [{path.stem for path in (root / package).glob("*.py")} for package in (pair.left, pair.right)]
-    return sorted(name for name in held[0] & held[1] if (pair.left, name) not in own and (pair.right, name) not in own)
+    return sorted(held[0] & held[1])
 
 
 def _translate(pair: Pair, lines: list[str], usage: _Usage) -> list[str]:
@@ -220,12 +207,9 @@ def _unused(pair: Pair, usage: _Usage) -> Iterator[str]:
 def _run(root: Path, table: MirrorTable) -> tuple[list[str], dict[ModulePair, list[IntendedLine]]]:
     problems: list[str] = []
     found: dict[ModulePair, list[IntendedLine]] = {}
-    for entry in table.private:
-        if not (root / entry.package / f"{entry.module}.py").exists():
-            problems.append(f"mirror.toml: the private module {entry.package}/{entry.module}.py does not exist")
     for pair in table.pairs:
         usage = _Usage()
-        for module in _modules(root, pair, table.private):
+        for module in _modules(root, pair):
             intended = found.setdefault(ModulePair(module, pair.left, pair.right), [])
             problems.extend(_compare(root, pair, module, usage, intended))
         problems.extend(_unused(pair, usage))

@@ -4,7 +4,7 @@ Like httpcore's ``unasync.py --check``, this compares the packages by machine an
 the first place where they drift. It checks, for every module in ``shared.MIRRORED``:
 
 - ``impl_asyncio``, ``impl_trio`` and ``impl_anyio`` hold the same modules, private ones
-  included, but those declared package-private, with their reason, in ``mirror.toml``;
+  included;
 - its ``__all__`` lists exactly the contract's functions, in the contract's order;
 - every public function has the contract's parameters (names, kinds, defaults, annotations),
   and all three agree on the return annotation;
@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Any
 
 import shared
-from triptych import mirror
 
 __all__ = ["IMPL_PACKAGES", "check", "main"]
 
@@ -142,18 +141,13 @@ def _check_imports() -> Iterator[str]:
 
 
 def _check_modules(root: Path) -> Iterator[str]:
-    private = {(entry.package, f"{entry.module}.py") for entry in mirror.load().private}
-    held = {
-        package: {path.name for path in (root / package).glob("*.py")}
-        - {name for owner, name in private if owner == package}
-        for package in IMPL_PACKAGES
-    }
+    held = {package: {path.name for path in (root / package).glob("*.py")} for package in IMPL_PACKAGES}
     everywhere = set.intersection(*held.values())
     for package, names in held.items():
         for name in sorted(names - everywhere):
             yield (
                 f"{package}/{name}: the other packages have no such module; a helper belongs in the module "
-                "using it, or is declared private with its reason in mirror.toml"
+                "using it (or, if several use it, in the one whose job it is)"
             )
 
 
