@@ -15,9 +15,9 @@ A job is data, a frozen :class:`Job`: it works for ``work_seconds`` (the library
 sleep), then fails if it has an ``error``, and always ends with an async cleanup of
 ``cleanup_seconds`` that must run to its end even when the job is cancelled. That is the
 point of this workload: trio and AnyIO finish such a cleanup inside a shielded cancel
-scope, and asyncio, which has no such scope, runs it in a task of its own
-(``shielded`` in ``impl_asyncio.cancellation``) and waits for that task through every cancel before
-it lets the cancellation through.
+scope, and asyncio, which has no such scope, runs it in a task of its own (``shielded`` in
+``impl_asyncio.cancellation``) and waits for that task through every cancel before it lets
+the cancellation through.
 
 What counts as "started"
 ------------------------

@@ -14,7 +14,7 @@ import pytest
 
 from triptych.flavours import Flavour
 
-__all__ = ["EARLY", "IDLE_TRIO_THREAD", "THREAD_EXIT", "TIMEOUT", "Run", "assert_durations", "threads_left"]
+__all__ = ["IDLE_TRIO_THREAD", "THREAD_EXIT", "TIMEOUT", "Run", "assert_durations", "threads_left"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
