@@ -9,6 +9,7 @@ as ``triptych bench`` writes them, with the ratios to asyncio computed as the ru
 
 from __future__ import annotations
 
+import functools
 import json
 import socket
 from collections.abc import Mapping, Sequence
@@ -115,8 +116,14 @@ def _record(seconds: list[float], round_: int, kind: str) -> dict[str, Any]:
     return record
 
 
-def _slots(seconds: list[float]) -> dict[Slot, float]:
+def _slots(seconds: Sequence[float]) -> dict[Slot, float]:
     return {(index // VALUES, index % VALUES): value for index, value in enumerate(seconds)}
+
+
+@functools.cache
+def _ratio(first: tuple[float, ...], second: tuple[float, ...]) -> stats.Ratio:
+    # Most pages are built from the same figures: their bootstrap is done once per process.
+    return stats.slot_ratio(_slots(first), _slots(second))
 
 
 def _computed(flavour: str, name: str, values: Mapping[str, Mapping[str, list[float]]]) -> dict[str, float | int | str]:
@@ -130,7 +137,7 @@ def _computed(flavour: str, name: str, values: Mapping[str, Mapping[str, list[fl
     base = values.get("asyncio", {}).get(name)
     if flavour != "asyncio" and base is not None:
         # Speed-normalised or not, the steady host gives the same ratio.
-        found = stats.slot_ratio(_slots(values[flavour][name]), _slots(base))
+        found = _ratio(tuple(values[flavour][name]), tuple(base))
         computed.update(
             triptych_vs_asyncio=round(found.value, 4),
             triptych_vs_asyncio_low=round(found.low, 4),
