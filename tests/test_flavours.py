@@ -109,24 +109,40 @@ def test_an_unknown_flavour_names_the_valid_ones() -> None:
     assert [get(name) for name in EXPECTED] == list(FLAVOURS)
 
 
-async def _asyncio_debug() -> tuple[bool, float] | None:
-    """The running asyncio loop's debug mode and slow-callback bound; None on Trio's loop."""
+async def _asyncio_debug() -> tuple[bool, float, bool] | None:
+    """The running asyncio loop's debug mode (it tracks where each coroutine comes from), its
+    slow-callback bound, and whether a new future records the stack it is created on; None
+    on Trio's loop."""
     if _loop_name() == "trio":
         return None
     loop = asyncio.get_running_loop()
-    return loop.get_debug(), loop.slow_callback_duration
+    created_at = getattr(loop.create_future(), "_source_traceback", None)
+    return sys.get_coroutine_origin_tracking_depth() > 0, loop.slow_callback_duration, created_at is not None
 
 
-def test_the_suite_runs_asyncio_loops_in_debug_mode(flavour: Flavour, run: Run) -> None:
-    expected = None if flavour.loop == "trio" else (True, SLOW_CALLBACK)
+def test_the_suite_runs_asyncio_loops_in_debug_mode_without_creation_stacks(
+    flavour: Flavour, run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PYTHONASYNCIODEBUG", raising=False)
+    expected = None if flavour.loop == "trio" else (True, SLOW_CALLBACK, False)
 
     assert run(_asyncio_debug) == expected
     assert run.virtual(_asyncio_debug) == expected
 
 
-def test_a_flavour_runs_without_debug_mode_unless_asked(flavour: Flavour) -> None:
+def test_pythonasynciodebug_gives_the_whole_debug_mode(
+    flavour: Flavour, run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PYTHONASYNCIODEBUG", "1")
+    expected = None if flavour.loop == "trio" else (True, SLOW_CALLBACK, True)
+
+    assert run(_asyncio_debug) == expected
+
+
+def test_a_flavour_runs_without_debug_mode_unless_asked(flavour: Flavour, monkeypatch: pytest.MonkeyPatch) -> None:
     # The benchmarks run this way: debug mode slows asyncio down.
-    expected = None if flavour.loop == "trio" else (False, 0.1)
+    monkeypatch.delenv("PYTHONASYNCIODEBUG", raising=False)
+    expected = None if flavour.loop == "trio" else (False, 0.1, False)
 
     assert flavour.run(_asyncio_debug) == expected
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 import math
+import os
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
@@ -39,8 +40,8 @@ Watcher = Callable[[Callable[[], object]], Coroutine[Any, Any, None]]
 SLOW_CALLBACK = 5.0
 """Seconds a callback may hold an asyncio loop in debug mode before it is logged: asyncio's
 default (0.1 s) is crossed by a mere pause of the process on a loaded machine, and a step
-that starts hundreds of tasks (each records where it was created, in debug mode) took 1.3 s
-with both cores busy. A call that blocks the loop for good is still caught."""
+that starts hundreds of tasks took 1.3 s with both cores busy. A call that blocks the loop
+for good is still caught."""
 
 
 class FlavourUnavailable(RuntimeError):
@@ -121,6 +122,8 @@ class Flavour:
         ``debug`` runs an asyncio loop (stdlib, uvloop, or under AnyIO) in asyncio's debug
         mode, as the behaviour suite does (the benchmarks do not): among its checks, a
         callback that holds the loop longer than :data:`SLOW_CALLBACK` seconds is logged.
+        The futures and tasks do not record the stack they were created on, unless
+        ``PYTHONASYNCIODEBUG`` asks for the whole mode (see :func:`_without_creation_stacks`).
         Trio's loop has no such mode.
 
         Raises:
@@ -407,7 +410,8 @@ def _asyncio_loop(flavour: Flavour, *, virtual_clock: bool, debug: bool) -> Call
     None where the runner's own default loop is all it takes."""
     import asyncio
 
-    if flavour.loop == "asyncio" and not (virtual_clock or flavour.eager or debug):
+    whole_debug_mode = _whole_debug_mode_asked()  # PYTHONASYNCIODEBUG or -X dev: whatever `debug` says
+    if flavour.loop == "asyncio" and not (virtual_clock or flavour.eager or debug or whole_debug_mode):
         return None
     make: Callable[[], Any] = asyncio.new_event_loop
     if flavour.loop == "uvloop":
@@ -421,11 +425,33 @@ def _asyncio_loop(flavour: Flavour, *, virtual_clock: bool, debug: bool) -> Call
         loop = make()
         if flavour.eager:
             loop.set_task_factory(asyncio.eager_task_factory)  # type: ignore[attr-defined,unused-ignore]
-        if debug:
+        if debug or whole_debug_mode:
             loop.slow_callback_duration = SLOW_CALLBACK
+        if debug and not whole_debug_mode:
+            _without_creation_stacks(loop)
         return loop
 
     return new_loop
+
+
+def _whole_debug_mode_asked() -> bool:
+    # asyncio's own test for its debug mode (asyncio.coroutines._is_debug_mode, private).
+    return sys.flags.dev_mode or (not sys.flags.ignore_environment and bool(os.environ.get("PYTHONASYNCIODEBUG")))
+
+
+def _without_creation_stacks(loop: Any) -> None:
+    """Debug mode less the stack that each future, task and handle records where it is created.
+
+    Each asks ``loop.get_debug()`` as it is created and, when it is true, records
+    ``traceback.extract_stack()``: the whole stack, every line looked up. Under pytest that
+    is most of what debug mode costs: the eight workload modules' tests took 23 s of CPU in
+    debug mode, 14 s in this one and 12-13 s without it (3.11, one process). Every check the
+    mode makes reads the loop's own flag, which stays set: a callback that holds the loop
+    past ``slow_callback_duration``, a call from another thread, where a coroutine never
+    awaited came from. A report loses only the "created at" of a future or a task: run the
+    suite with ``PYTHONASYNCIODEBUG=1`` to have it.
+    """
+    loop.get_debug = lambda: False
 
 
 async def _asyncio_within(timeout: float | None, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
