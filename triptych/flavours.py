@@ -440,16 +440,17 @@ def _whole_debug_mode_asked() -> bool:
 
 
 def _without_creation_stacks(loop: Any) -> None:
-    """Debug mode less the stack that each future, task and handle records where it is created.
+    """Debug mode less the stack that each future and task records where it is created.
 
     Each asks ``loop.get_debug()`` as it is created and, when it is true, records
-    ``traceback.extract_stack()``: the whole stack, every line looked up. Under pytest that
-    is most of what debug mode costs: the eight workload modules' tests took 23 s of CPU in
-    debug mode, 14 s in this one and 12-13 s without it (3.11, one process). Every check the
-    mode makes reads the loop's own flag, which stays set: a callback that holds the loop
-    past ``slow_callback_duration``, a call from another thread, where a coroutine never
-    awaited came from. A report loses only the "created at" of a future or a task: run the
-    suite with ``PYTHONASYNCIODEBUG=1`` to have it.
+    ``traceback.extract_stack()``: the whole stack, every line looked up (the stdlib loop's
+    handles ask too, for a shorter one). Under pytest that is most of what debug mode costs:
+    the eight workload modules' tests took 23 s of CPU in the whole mode, 14 s in this one
+    and 12-13 s without any (3.11, one process). Every check the mode makes reads the loop's
+    own flag, which stays set: a callback that holds the loop past
+    ``slow_callback_duration``, a call from another thread, where a coroutine never awaited
+    came from. A report loses only the "created at" of a future or a task: run the suite
+    with ``PYTHONASYNCIODEBUG=1`` to have it.
     """
     loop.get_debug = lambda: False
 
