@@ -40,8 +40,9 @@ Watcher = Callable[[Callable[[], object]], Coroutine[Any, Any, None]]
 SLOW_CALLBACK = 5.0
 """Seconds a callback may hold an asyncio loop in debug mode before it is logged: asyncio's
 default (0.1 s) is crossed by a mere pause of the process on a loaded machine, and a step
-that starts hundreds of tasks took 1.3 s with both cores busy. A call that blocks the loop
-for good is still caught."""
+that starts hundreds of tasks took 1.3 s with both cores busy (measured when each task still
+recorded its creation stack, see :func:`_without_creation_stacks`). A call that blocks the
+loop for good is still caught."""
 
 
 class FlavourUnavailable(RuntimeError):
